@@ -1,0 +1,49 @@
+# fanzha: `make run` starts the assistant, `make test` runs every check.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RASA   := $(VENV)/bin/rasa
+MODEL  := models/fanzha.tar.gz
+FAQ_DOMAIN := bot/domain/faq_answers.yml
+TRAINING_INPUTS := config.yml $(FAQ_DOMAIN) $(wildcard bot/domain/*.yml nlu/*.yml nlu/jieba/* stories/*.yml)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: run test install validate train nlu-gate conversation-tests pytest bench clean
+
+run: install $(FAQ_DOMAIN) $(MODEL)
+	scripts/run.sh
+
+test: install validate $(MODEL) nlu-gate conversation-tests pytest
+
+install:
+	scripts/bootstrap.sh
+
+# The FAQ answers live in knowledge/faq.yml; Rasa wants them as domain responses.
+$(FAQ_DOMAIN): knowledge/faq.yml bot/faq_domain.py
+	$(PY) -m bot.faq_domain $@
+
+# Retrain only when the training data, the domain or the config changed.
+$(MODEL): $(TRAINING_INPUTS)
+	$(RASA) train --config config.yml --domain bot/domain --data nlu stories \
+	    --out models --fixed-model-name fanzha --quiet
+
+train: install $(MODEL)
+
+validate: $(FAQ_DOMAIN)
+	scripts/validate.sh
+
+nlu-gate: $(MODEL)
+	$(PY) scripts/nlu_gate.py --model $(MODEL) --test-file tests/nlu/holdout.yml --min-macro-f1 0.90
+
+conversation-tests: $(MODEL)
+	$(RASA) test core --model $(MODEL) --stories tests/stories --out results/core \
+	    --fail-on-prediction-errors --no-plot
+
+pytest:
+	$(VENV)/bin/pytest -q
+
+bench: install $(MODEL)
+	$(PY) bench/checker_bench.py
+
+clean:
+	rm -rf models results .pytest_cache

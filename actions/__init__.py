@@ -1,0 +1,1 @@
+"""fanzha's rasa_sdk action server: thin actions over ``knowledge``."""

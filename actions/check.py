@@ -1,0 +1,113 @@
+"""action_check_scam: run the checker on what the resident described, ask up to three
+follow-up questions when the answer is unclear, then give the verdict and what to do."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from knowledge.checker import Verdict
+
+from .common import checker, contact_line, knowledge, numbered, on_voice, warn_if_masked
+
+MAX_FOLLOW_UPS = 3
+MAX_CASE_CHARS = 4000
+ANSWERS = {"affirm", "deny", "dont_know"}
+# Intents that add to the case being checked instead of starting a new one.
+ADDS_TO_CASE = {"inform", "check_situation"}
+RISK_MARKS = {"high": "🔴", "medium": "🟠", "low": "🟡", "none": "🟢"}
+
+
+class ActionCheckScam(Action):
+    def name(self) -> str:
+        return "action_check_scam"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        text = tracker.latest_message.get("text") or ""
+        pending = bool(tracker.get_slot("check_pending"))
+        case_text = tracker.get_slot("case_text") or ""
+        confirmed = list(tracker.get_slot("check_confirmed") or [])
+        asked = list(tracker.get_slot("check_asked") or [])
+
+        if pending and intent in ANSWERS:
+            if intent == "affirm" and tracker.get_slot("check_question"):
+                confirmed.append(tracker.get_slot("check_question"))
+        elif pending or (intent in ADDS_TO_CASE and case_text):
+            case_text = f"{case_text}\n{text}"[-MAX_CASE_CHARS:]
+        else:  # a new case
+            case_text, confirmed, asked = text[-MAX_CASE_CHARS:], [], []
+
+        warn_if_masked(dispatcher, tracker)
+        if not case_text.strip():
+            dispatcher.utter_message(response="utter_please_describe")
+            return [SlotSet("check_pending", False)]
+
+        verdict = checker().check(case_text, confirmed)
+        question = next((q for q in verdict.follow_up if q.confirms not in asked), None)
+        if question and len(asked) < MAX_FOLLOW_UPS and verdict.risk != "high":
+            dispatcher.utter_message(
+                text=question.voice if on_voice(tracker) else question.ask,
+                buttons=[{"title": "是", "payload": "/affirm"}, {"title": "不是", "payload": "/deny"},
+                         {"title": "不清楚", "payload": "/dont_know"}],
+            )
+            return [
+                SlotSet("case_text", case_text),
+                SlotSet("check_pending", True),
+                SlotSet("check_question", question.confirms),
+                SlotSet("check_asked", asked + [question.confirms]),
+                SlotSet("check_confirmed", confirmed),
+            ]
+
+        if intent == "check_contact":
+            dispatcher.utter_message(text="我这里查不到某个号码、链接或账号的记录，只能根据您说的情况判断。")
+            dispatcher.utter_message(text=contact_line("antifraud_app", tracker))
+        dispatcher.utter_message(text=describe(verdict, voice=on_voice(tracker), tracker=tracker))
+        return [
+            SlotSet("case_text", case_text),
+            SlotSet("check_pending", False),
+            SlotSet("check_question", None),
+            SlotSet("check_asked", asked),
+            SlotSet("check_confirmed", confirmed),
+            SlotSet("scam_type", verdict.scam_type),
+            SlotSet("risk", verdict.risk),
+        ]
+
+
+def describe(verdict: Verdict, voice: bool, tracker: Tracker) -> str:
+    """The verdict in plain words: type, risk colour, red flags in the user's words, what to do."""
+    kb = knowledge()
+    scam = kb.scam_types.get(verdict.scam_type or "")
+    if verdict.risk == "none":
+        lines = ["我没有发现明显的诈骗特征。"]
+        if not voice:
+            lines.append("不过，只要有人让您转账、给验证码、点链接或者共享屏幕，就先停下来核实。")
+        lines.append(contact_line("antifraud_96110", tracker))
+        return "\n".join(lines)
+
+    colour = f"{verdict.risk_colour}（{'高' if verdict.risk == 'high' else '中' if verdict.risk == 'medium' else '低'}风险）"
+    if scam:
+        head = f"风险等级：{colour}。这很像「{scam.name}」诈骗。"
+    else:
+        head = f"风险等级：{colour}。有可疑的地方，请小心。"
+    lines = [head if voice else f"{RISK_MARKS[verdict.risk]} {head}"]
+
+    seen: set[str] = set()
+    flags = [h for h in verdict.red_flags if not (h.flag in seen or seen.add(h.flag))]
+    if flags:
+        if voice:
+            lines.append("可疑的地方有：" + "，".join(f"{h.text}" for h in flags[:3]) + "。")
+        else:
+            lines.append("我注意到这些可疑的地方：")
+            lines.extend(f"· 「{h.text}」：{h.label}" for h in flags[:6])
+    if scam:
+        lines.append(scam.official_line)
+        steps = scam.advice_not_paid[:2] if voice else scam.advice_not_paid
+        lines.append("现在请这样做：")
+        lines.append(numbered(steps))
+    lines.append(contact_line("police_110", tracker))
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""What several actions share: the knowledge, the checker, and channel-aware wording."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterable
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from knowledge.checker import Checker
+from knowledge.loader import Knowledge, default_knowledge
+from knowledge.privacy import contains_mask
+
+VOICE_CHANNELS = {"voice"}
+
+
+def knowledge() -> Knowledge:
+    return default_knowledge()
+
+
+@lru_cache(maxsize=1)
+def checker() -> Checker:
+    return Checker(knowledge())
+
+
+def on_voice(tracker: Tracker) -> bool:
+    return tracker.get_latest_input_channel() in VOICE_CHANNELS
+
+
+def numbered(lines: Iterable[str]) -> str:
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+
+
+def contact_line(contact_id: str, tracker: Tracker) -> str:
+    contact = knowledge().contacts[contact_id]
+    return contact.voice if on_voice(tracker) else contact.say
+
+
+def masked_kinds(tracker: Tracker) -> tuple[str, ...]:
+    """Secrets the channel masked in the latest message."""
+    return contains_mask(tracker.latest_message.get("text") or "")
+
+
+def warn_if_masked(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    if masked_kinds(tracker):
+        dispatcher.utter_message(text=knowledge().procedures.sensitive_warning)
+        return True
+    return False

@@ -1,0 +1,29 @@
+"""action_default_fallback: not understood. Say so plainly and keep the way to 110 open."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+from .common import contact_line, on_voice
+
+
+class ActionDefaultFallback(Action):
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = (tracker.latest_message.get("text") or "").strip()
+        if not text:
+            dispatcher.utter_message(response="utter_please_describe")
+        else:
+            dispatcher.utter_message(text="抱歉，我没太明白。能换个说法，或者把对方说的话、发来的短信直接发给我吗？")
+        dispatcher.utter_message(text=contact_line("police_110", tracker))
+        if not on_voice(tracker):
+            dispatcher.utter_message(response="utter_capabilities")
+        # Forget the unclear message so it does not steer the next prediction.
+        return [UserUtteranceReverted()]

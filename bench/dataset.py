@@ -1,0 +1,52 @@
+"""The checker's evaluation set (bench/checker_dev/*.yml) and its overlap with training data."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DEV_DIR = Path(__file__).resolve().parent / "checker_dev"
+
+
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    label: str
+    kind: str
+
+
+def load_dev_set(directory: Path = DEV_DIR) -> list[Labelled]:
+    items = []
+    for path in sorted(directory.glob("*.yml")):
+        for row in yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]:
+            items.append(Labelled(str(row["text"]), str(row["label"]), str(row["kind"])))
+    return items
+
+
+def _shingles(text: str, n: int = 3) -> set[str]:
+    text = re.sub(r"\s+", "", text.lower())
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
+def near_duplicates(texts: list[str], others: list[str], threshold: float = 0.6) -> list[tuple[str, str, float]]:
+    """Pairs (text, other, Jaccard of character trigrams) at or above ``threshold``."""
+    index: dict[str, set[int]] = {}
+    other_shingles = [_shingles(o) for o in others]
+    for i, sh in enumerate(other_shingles):
+        for s in sh:
+            index.setdefault(s, set()).add(i)
+    found = []
+    for text in texts:
+        sh = _shingles(text)
+        counts: dict[int, int] = {}
+        for s in sh:
+            for i in index.get(s, ()):
+                counts[i] = counts.get(i, 0) + 1
+        for i, shared in counts.items():
+            score = shared / len(sh | other_shingles[i])
+            if score >= threshold:
+                found.append((text, others[i], score))
+                break
+    return found

@@ -1,0 +1,49 @@
+"""What every channel does to a user's message before Rasa stores or classifies it."""
+from __future__ import annotations
+
+import re
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import UserMessage
+
+from knowledge.privacy import mask_sensitive
+
+# Long enough for a pasted chat log; longer texts are cut (the user is told, see metadata).
+MAX_MESSAGE_CHARS = 2000
+_BUTTON_PAYLOAD = re.compile(r"^/[a-z_]+$")
+
+
+def clean_text(text: str | None) -> tuple[str, dict[str, Any]]:
+    """Mask secrets and cut overlong text; return the text and what was done to it."""
+    text = "".join(ch for ch in (text or "") if ch.isprintable() or ch in "\n\t")
+    notes: dict[str, Any] = {}
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS]
+        notes["truncated"] = True
+    masked = mask_sensitive(text)
+    if masked.changed:
+        notes["masked"] = list(masked.kinds)
+    return masked.text, notes
+
+
+def clean_user_message(message: UserMessage) -> UserMessage:
+    text, notes = clean_text(message.text)
+    # Buttons send "/intent"; entity payloads ("/intent{...}") could set slots, so only the
+    # bare form passes as a command.
+    if text.startswith("/") and not _BUTTON_PAYLOAD.match(text):
+        text = text.lstrip("/")
+        notes["command_ignored"] = True
+    message.text = text
+    if notes:
+        message.metadata = {**(message.metadata or {}), "fanzha": notes}
+    return message
+
+
+class MaskingMixin:
+    """Put in front of a Rasa InputChannel: wraps the callback every handler calls."""
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Any:
+        async def cleaned(message: UserMessage) -> Any:
+            return await on_new_message(clean_user_message(message))
+
+        return super().blueprint(cleaned)  # type: ignore[misc]

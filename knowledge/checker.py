@@ -1,0 +1,192 @@
+"""Check a described situation or a pasted message against the known scam types.
+
+Two kinds of evidence feed one decision: the classifier's probabilities and the red flags
+found by the rules. Each type's score is its classifier log-probability plus the strength
+of its own red flags and of the shared techniques typical of it; the ``ordinary`` score
+loses what all red flags together say. A softmax over those scores gives the reported
+probabilities. The weights below were chosen by ``bench/tune_checker.py`` on
+cross-validated training examples, never on the evaluation set.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .classifier import TypeClassifier
+from .loader import ORDINARY, FollowUp, Knowledge, default_knowledge
+from .amounts import parse_amount
+from .nlp import EntityHit, FlagHit, Lexicon, build_pipeline, load_lexicon
+
+RISK_LEVELS = ("high", "medium", "low", "none")
+RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "未发现"}
+
+
+@dataclass(frozen=True)
+class Weights:
+    own_flags: float = 1.5  # how far a type's own red flags move its score
+    shared_flags: float = 0.5  # shared techniques typical of the type
+    against_ordinary: float = 1.5  # how far any red flag moves the ordinary score down
+    high: float = 0.9  # probability of a scam from which the risk is high …
+    medium: float = 0.5  # … medium
+    low: float = 0.35  # … low
+    unclear_margin: float = 0.3  # top two types closer than this: ask a follow-up
+
+
+@dataclass(frozen=True)
+class Verdict:
+    scam_type: str | None
+    scam_name: str | None
+    risk: str
+    scam_probability: float
+    probabilities: dict[str, float]  # scam type code -> probability, highest first
+    red_flags: tuple[FlagHit, ...]
+    entities: tuple[EntityHit, ...]
+    follow_up: tuple[FollowUp, ...] = field(default=())
+
+    @property
+    def risk_colour(self) -> str:
+        return RISK_COLOURS[self.risk]
+
+    @property
+    def unclear(self) -> bool:
+        return bool(self.follow_up)
+
+    def as_json(self, record_id: Any = None) -> dict[str, Any]:
+        """The stable line format of ``fanzha check --jsonl``."""
+        return {
+            "id": record_id,
+            "scam_type": self.scam_type,
+            "risk": self.risk,
+            "probabilities": {code: round(p, 4) for code, p in self.probabilities.items()},
+            "red_flags": [
+                {"flag": h.flag, "label": h.label, "text": h.text, "start": h.start, "end": h.end}
+                for h in self.red_flags
+            ],
+            "entities": [asdict(e) for e in self.entities],
+        }
+
+
+class Checker:
+    """Build once (≈1–2 s), then call :meth:`check` or :meth:`check_many`."""
+
+    def __init__(self, knowledge: Knowledge | None = None, lexicon: Lexicon | None = None,
+                 weights: Weights = Weights(), classifier: TypeClassifier | None = None) -> None:
+        self.knowledge = knowledge or default_knowledge()
+        self.weights = weights
+        self.nlp, self.flags = build_pipeline(self.knowledge, lexicon or load_lexicon())
+        self.classifier = classifier or TypeClassifier(self.knowledge.examples)
+        missing = set(self.knowledge.scam_types) - set(self.classifier.classes)
+        if missing:
+            raise ValueError(f"no training examples for scam types: {', '.join(sorted(missing))}")
+
+    def check(self, text: str, confirmed: Iterable[str] = ()) -> Verdict:
+        return self.check_many([text], [confirmed])[0]
+
+    def check_many(self, texts: Sequence[str], confirmed: Sequence[Iterable[str]] | None = None) -> list[Verdict]:
+        """Check many texts at once (batch mode shares the classifier call)."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        confirmed = confirmed or [()] * len(texts)
+        probabilities = self.classifier.predict_proba(texts)
+        docs = self.nlp.pipe(texts)
+        return [
+            self._decide(doc, row, set(extra))
+            for doc, row, extra in zip(docs, probabilities, confirmed)
+        ]
+
+    # --- the decision -------------------------------------------------------------------
+
+    def _decide(self, doc: Any, classifier_row: Sequence[float], confirmed: set[str]) -> Verdict:
+        w = self.weights
+        hits = self.flags.find(doc.text)
+        own: dict[str, dict[str, float]] = {}  # type -> flag id -> weight
+        shared: dict[str, float] = {}
+        for hit in hits:
+            if hit.scam_type:
+                own.setdefault(hit.scam_type, {})[hit.flag] = hit.weight
+            else:
+                shared[hit.flag] = hit.weight
+        for flag_id in confirmed:  # a "yes" to a follow-up question
+            for code, scam_type in self.knowledge.scam_types.items():
+                flag = self.knowledge.flag(flag_id, code)
+                if flag is None:
+                    continue
+                if flag.scam_type:
+                    own.setdefault(code, {})[flag_id] = flag.weight
+                else:
+                    shared[flag_id] = flag.weight
+
+        scores: dict[str, float] = {}
+        for label, p in zip(self.classifier.classes, classifier_row):
+            score = math.log(max(float(p), 1e-6))
+            if label == ORDINARY:
+                every_flag = list(shared.values()) + [v for flags in own.values() for v in flags.values()]
+                score -= w.against_ordinary * _noisy_or(every_flag)
+            else:
+                typical = self.knowledge.scam_types[label].shared_flags
+                score += w.own_flags * _noisy_or(own.get(label, {}).values())
+                score += w.shared_flags * _noisy_or(v for k, v in shared.items() if k in typical)
+            scores[label] = score
+        posterior = _softmax(scores)
+        p_scam = 1.0 - posterior.get(ORDINARY, 0.0)
+        ranked = sorted(
+            ((code, p) for code, p in posterior.items() if code != ORDINARY), key=lambda kv: -kv[1]
+        )
+        critical = any(h.severity == "critical" and h.scam_type is None for h in hits)
+        risk = self._risk(p_scam, bool(hits), critical)
+        top_code, top_p = ranked[0]
+        scam_type = top_code if risk in ("high", "medium") else None
+        follow_up: tuple[FollowUp, ...] = ()
+        second_p = ranked[1][1] if len(ranked) > 1 else 0.0
+        if risk in ("medium", "low") or (scam_type and top_p - second_p < w.unclear_margin * p_scam):
+            known = set(own.get(top_code, {})) | set(shared)
+            follow_up = tuple(
+                q for q in self.knowledge.scam_types[top_code].follow_up_questions if q.confirms not in known
+            )
+        return Verdict(
+            scam_type=scam_type,
+            scam_name=self.knowledge.scam_types[scam_type].name if scam_type else None,
+            risk=risk,
+            scam_probability=p_scam,
+            probabilities=dict(ranked),
+            red_flags=tuple(hits),
+            entities=tuple(_entities(doc)),
+            follow_up=follow_up,
+        )
+
+    def _risk(self, p_scam: float, any_flag: bool, critical: bool) -> str:
+        w = self.weights
+        if (p_scam >= w.high and any_flag) or (critical and p_scam >= w.medium):
+            return "high"
+        if p_scam >= w.medium:
+            return "medium"
+        if p_scam >= w.low or critical:
+            return "low"
+        return "none"
+
+
+def _noisy_or(weights: Iterable[float]) -> float:
+    """Evidence from several independent flags: 1 - Π(1 - w)."""
+    remaining = 1.0
+    for weight in weights:
+        remaining *= 1.0 - weight
+    return 1.0 - remaining
+
+
+def _softmax(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values())
+    exp = {k: math.exp(v - top) for k, v in scores.items()}
+    total = sum(exp.values())
+    return {k: v / total for k, v in exp.items()}
+
+
+def _entities(doc: Any) -> list[EntityHit]:
+    out = []
+    for ent in doc.ents:
+        value: Any = ent.text
+        if ent.label_ == "payment_channel":
+            value = ent.ent_id_ or ent.text
+        elif ent.label_ == "amount":
+            value = parse_amount(ent.text)
+        out.append(EntityHit(ent.label_, ent.text, ent.start_char, ent.end_char, value))
+    return out

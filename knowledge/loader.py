@@ -1,0 +1,397 @@
+"""Load and validate the knowledge YAML files.
+
+A malformed file stops loading with the file, the field and the reason, so a reviewer who
+edits a file sees at once what to fix.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+KNOWLEDGE_DIR = Path(__file__).resolve().parent
+SEVERITIES = ("critical", "major", "minor")
+EXAMPLE_KINDS = ("narrative", "message")
+ORDINARY = "ordinary"
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class KnowledgeError(ValueError):
+    """A knowledge file is malformed."""
+
+    def __init__(self, path: Path | str, field_name: str, reason: str) -> None:
+        self.path = str(path)
+        self.field = field_name
+        self.reason = reason
+        super().__init__(f"{self.path}: field '{field_name}': {reason}")
+
+
+@dataclass(frozen=True)
+class Source:
+    publisher: str
+    title: str
+    date: str
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    id: str
+    label: str
+    weight: float
+    phrases: tuple[str, ...]
+    patterns: tuple[str, ...]
+    severity: str = "major"
+    scam_type: str | None = None  # None for flags shared by every type
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    ask: str
+    voice: str
+    confirms: str
+
+
+@dataclass(frozen=True)
+class ScamType:
+    code: str
+    name: str
+    aliases: tuple[str, ...]
+    description: str
+    stages: tuple[str, ...]
+    red_flags: tuple[RedFlag, ...]
+    shared_flags: tuple[str, ...]
+    follow_up_questions: tuple[FollowUp, ...]
+    advice_not_paid: tuple[str, ...]
+    advice_paid: tuple[str, ...]
+    official_line: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class Faq:
+    key: str
+    question: str
+    answer: str
+    voice: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str
+    name: str
+    number: str | None
+    say: str
+    voice: str
+
+
+@dataclass(frozen=True)
+class Situation:
+    say: tuple[str, ...]
+    voice: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Procedures:
+    situations: dict[str, Situation]
+    evidence_general: tuple[str, ...]
+    evidence_by_channel: dict[str, tuple[str, ...]]
+    evidence_by_type: dict[str, tuple[str, ...]]
+    do_not: tuple[str, ...]
+    recovery_warning: str
+    sensitive_warning: str
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    scam_types: dict[str, ScamType]
+    shared_flags: dict[str, RedFlag]
+    contacts: dict[str, Contact]
+    procedures: Procedures
+    faqs: dict[str, Faq]
+    examples: tuple[Example, ...] = field(repr=False)
+
+    def flag(self, flag_id: str, scam_type: str | None = None) -> RedFlag | None:
+        """A type's own flag, or a shared one."""
+        if scam_type and scam_type in self.scam_types:
+            for flag in self.scam_types[scam_type].red_flags:
+                if flag.id == flag_id:
+                    return flag
+        return self.shared_flags.get(flag_id)
+
+
+# --- field readers: each names the file and field it complains about -----------------
+
+
+class _Reader:
+    def __init__(self, path: Path, data: Any, where: str = "") -> None:
+        self.path = path
+        self.data = data
+        self.where = where
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, reason: str) -> KnowledgeError:
+        return KnowledgeError(self.path, self._name(key), reason)
+
+    def child(self, key: str, kind: type = dict) -> "_Reader":
+        value = self.data.get(key) if isinstance(self.data, dict) else None
+        if not isinstance(value, kind):
+            raise self.fail(key, f"must be a {'mapping' if kind is dict else 'list'}")
+        return _Reader(self.path, value, self._name(key))
+
+    def text(self, key: str, optional: bool = False) -> str:
+        value = self.data.get(key)
+        if value is None and optional:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, datetime.date):  # YAML reads an unquoted 2025-06-18 as a date
+            value = value.isoformat()
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "must be a non-empty text")
+        return value.strip()
+
+    def ident(self, key: str) -> str:
+        value = self.text(key)
+        if not _ID.match(value):
+            raise self.fail(key, f"'{value}' must be lower_snake_case")
+        return value
+
+    def texts(self, key: str, optional: bool = False, minimum: int = 1) -> tuple[str, ...]:
+        value = self.data.get(key)
+        if optional and (value is None or value == []):
+            return ()
+        if not isinstance(value, list) or len(value) < minimum:
+            raise self.fail(key, f"must be a list of at least {minimum} texts")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                item = str(item)
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(f"{key}[{i}]", "must be a non-empty text")
+            out.append(item.strip())
+        return tuple(out)
+
+    def number(self, key: str, low: float, high: float) -> float:
+        value = self.data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise self.fail(key, f"must be a number from {low} to {high}")
+        return float(value)
+
+    def items(self, key: str) -> Iterable["_Reader"]:
+        listing = self.child(key, list)
+        for i, item in enumerate(listing.data):
+            if not isinstance(item, dict):
+                raise KnowledgeError(self.path, f"{listing.where}[{i}]", "must be a mapping")
+            yield _Reader(self.path, item, f"{listing.where}[{i}]")
+
+
+def _read_yaml(path: Path) -> _Reader:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KnowledgeError(path, "(file)", "file is missing") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise KnowledgeError(path, "(file)", f"not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(path, "(file)", "must be a YAML mapping at the top level")
+    return _Reader(path, data)
+
+
+def _source(reader: _Reader) -> Source:
+    src = reader.child("source")
+    date = src.text("date")
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", date):
+        raise src.fail("date", f"'{date}' must be a date YYYY-MM-DD")
+    return Source(publisher=src.text("publisher"), title=src.text("title"), date=date)
+
+
+def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
+    flag_id = reader.ident("id")
+    phrases = reader.texts("phrases", optional=True)
+    patterns = reader.texts("patterns", optional=True)
+    if not phrases and not patterns:
+        raise reader.fail("phrases", "a red flag needs phrases or patterns")
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise reader.fail(f"patterns[{i}]", f"not a valid regular expression: {error}") from None
+    severity = reader.data.get("severity", "major")
+    if severity not in SEVERITIES:
+        raise reader.fail("severity", f"must be one of {', '.join(SEVERITIES)}")
+    return RedFlag(
+        id=flag_id,
+        label=reader.text("label"),
+        weight=reader.number("weight", 0.0, 1.0),
+        phrases=phrases,
+        patterns=patterns,
+        severity=severity,
+        scam_type=scam_type,
+    )
+
+
+def load_shared_flags(path: Path) -> dict[str, RedFlag]:
+    reader = _read_yaml(path)
+    flags: dict[str, RedFlag] = {}
+    for item in reader.items("flags"):
+        flag = _red_flag(item, scam_type=None)
+        if flag.id in flags:
+            raise item.fail("id", f"duplicate flag id '{flag.id}'")
+        flags[flag.id] = flag
+    return flags
+
+
+def load_scam_type(path: Path, shared: dict[str, RedFlag]) -> ScamType:
+    reader = _read_yaml(path)
+    code = reader.ident("code")
+    if code != path.stem:
+        raise reader.fail("code", f"'{code}' must match the file name '{path.stem}'")
+    own: dict[str, RedFlag] = {}
+    for item in reader.items("red_flags"):
+        flag = _red_flag(item, scam_type=code)
+        if flag.id in own:
+            raise item.fail("id", f"duplicate flag id '{flag.id}'")
+        own[flag.id] = flag
+    if not own:
+        raise reader.fail("red_flags", "needs at least one red flag")
+    shared_ids = reader.texts("shared_flags", optional=True)
+    for i, flag_id in enumerate(shared_ids):
+        if flag_id not in shared:
+            raise reader.fail(f"shared_flags[{i}]", f"unknown shared flag '{flag_id}'")
+    follow_ups = []
+    for item in reader.items("follow_up_questions"):
+        confirms = item.ident("confirms")
+        if confirms not in own and confirms not in shared:
+            raise item.fail("confirms", f"unknown red flag '{confirms}'")
+        ask = item.text("ask")
+        follow_ups.append(FollowUp(ask=ask, voice=item.text("voice", optional=True) or ask, confirms=confirms))
+    if not 2 <= len(follow_ups) <= 4:
+        raise reader.fail("follow_up_questions", "needs 2 to 4 questions")
+    advice = reader.child("advice")
+    return ScamType(
+        code=code,
+        name=reader.text("name"),
+        aliases=reader.texts("aliases", optional=True),
+        description=reader.text("description"),
+        stages=reader.texts("stages"),
+        red_flags=tuple(own.values()),
+        shared_flags=shared_ids,
+        follow_up_questions=tuple(follow_ups),
+        advice_not_paid=advice.texts("not_paid"),
+        advice_paid=advice.texts("paid"),
+        official_line=reader.text("official_line"),
+        source=_source(reader),
+    )
+
+
+def load_contacts(path: Path) -> dict[str, Contact]:
+    contacts: dict[str, Contact] = {}
+    for item in _read_yaml(path).items("contacts"):
+        contact = Contact(
+            id=item.ident("id"),
+            name=item.text("name"),
+            number=item.text("number", optional=True) or None,
+            say=item.text("say"),
+            voice=item.text("voice", optional=True) or item.text("say"),
+        )
+        contacts[contact.id] = contact
+    return contacts
+
+
+def load_procedures(path: Path) -> Procedures:
+    reader = _read_yaml(path)
+    _source(reader)
+    situations = {}
+    block = reader.child("situations")
+    for name in ("money_moving_now", "already_paid", "not_paid"):
+        item = block.child(name)
+        situations[name] = Situation(say=item.texts("say"), voice=item.texts("voice"))
+    evidence = reader.child("evidence")
+    by_channel = evidence.child("by_payment_channel")
+    by_type = evidence.child("by_scam_type")
+    return Procedures(
+        situations=situations,
+        evidence_general=evidence.texts("general"),
+        evidence_by_channel={key: by_channel.texts(key) for key in by_channel.data},
+        evidence_by_type={key: by_type.texts(key) for key in by_type.data},
+        do_not=reader.texts("do_not"),
+        recovery_warning=reader.text("recovery_warning"),
+        sensitive_warning=reader.text("sensitive_warning"),
+    )
+
+
+def load_faqs(path: Path) -> dict[str, Faq]:
+    faqs: dict[str, Faq] = {}
+    for item in _read_yaml(path).items("faqs"):
+        key = item.ident("key")
+        if key in faqs:
+            raise item.fail("key", f"duplicate key '{key}'")
+        answer = item.text("answer")
+        faqs[key] = Faq(
+            key=key,
+            question=item.text("question"),
+            answer=answer,
+            voice=item.text("voice", optional=True) or answer,
+            source=_source(item),
+        )
+    return faqs
+
+
+def load_examples(path: Path, labels: set[str]) -> list[Example]:
+    reader = _read_yaml(path)
+    label = reader.ident("code")
+    if label not in labels:
+        raise reader.fail("code", f"'{label}' is not a scam type code or '{ORDINARY}'")
+    examples = []
+    for item in reader.items("examples"):
+        kind = item.text("kind")
+        if kind not in EXAMPLE_KINDS:
+            raise item.fail("kind", f"must be one of {', '.join(EXAMPLE_KINDS)}")
+        examples.append(Example(text=item.text("text"), label=label, kind=kind))
+    return examples
+
+
+def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
+    """Read every knowledge file; raise KnowledgeError naming the first problem."""
+    shared = load_shared_flags(directory / "red_flags.yml")
+    type_files = sorted((directory / "scam_types").glob("*.yml"))
+    if not type_files:
+        raise KnowledgeError(directory / "scam_types", "(folder)", "no scam type files")
+    scam_types = {t.code: t for t in (load_scam_type(p, shared) for p in type_files)}
+    procedures = load_procedures(directory / "procedures.yml")
+    for code in procedures.evidence_by_type:
+        if code not in scam_types:
+            raise KnowledgeError(directory / "procedures.yml", f"evidence.by_scam_type.{code}", "unknown scam type")
+    labels = set(scam_types) | {ORDINARY}
+    examples: list[Example] = []
+    for path in sorted((directory / "examples").glob("*.yml")):
+        examples.extend(load_examples(path, labels))
+    return Knowledge(
+        scam_types=scam_types,
+        shared_flags=shared,
+        contacts=load_contacts(directory / "contacts.yml"),
+        procedures=procedures,
+        faqs=load_faqs(directory / "faq.yml"),
+        examples=tuple(examples),
+    )
+
+
+@lru_cache(maxsize=1)
+def default_knowledge() -> Knowledge:
+    """The project's knowledge, loaded once per process."""
+    return load_knowledge()

@@ -1,0 +1,175 @@
+"""The rule-based part of the checker, on spaCy (blank ``zh`` with the jieba segmenter).
+
+The spaCy pipeline tokenises with jieba, an EntityRuler built from ``lexicon.yml`` finds
+platforms, impersonated organisations and payment channels, and a regex component adds
+amounts, phone numbers and links. Red flags are matched on the raw text (phrases and
+patterns from the knowledge files) so that their spans are exact whatever jieba does with
+the surrounding words; they are kept on the Doc as ``doc.spans["red_flags"]``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .amounts import find_amounts
+from .loader import KNOWLEDGE_DIR, Knowledge, KnowledgeError, RedFlag
+
+# Full-width ASCII and the ideographic space, folded one character for one character so
+# that offsets into the normalised text are offsets into the original.
+_FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+PHONE = re.compile(
+    r"(?<![\d*])(?:"
+    r"(?:\+|00)\s?(?:86|852|853|886|63|60|66|84|855|95|856|1|44|81|82|7)[\s-]?\d[\d\s-]{5,13}\d"
+    r"|(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}"
+    r"|0\d{2,3}[\s-]?\d{7,8}"
+    r"|400[\s-]?\d{3}[\s-]?\d{4}"
+    r"|9[56]\d{3,4}"
+    r")(?![\d*])"
+)
+URL = re.compile(
+    r"(?:https?://|www\.)[^\s，。！？、；\"'<>（）()【】\u4e00-\u9fff]+"
+    r"|(?<![\w@.])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*"
+    r"\.(?:com|cn|net|top|xyz|vip|cc|co|info|org|shop|site|online|app|io|me|tk|ml|club|icu|live)"
+    r"(?:/[^\s，。！？、；\"'<>（）()【】\u4e00-\u9fff]*)?(?![A-Za-z])"
+)
+
+
+def fold(text: str) -> str:
+    return text.translate(_FOLD)
+
+
+@dataclass(frozen=True)
+class FlagHit:
+    flag: str
+    label: str
+    text: str
+    start: int
+    end: int
+    weight: float
+    severity: str
+    scam_type: str | None  # None for a technique shared by every type
+
+
+@dataclass(frozen=True)
+class EntityHit:
+    entity: str  # amount, phone_number, url, platform, organization, payment_channel
+    text: str
+    start: int
+    end: int
+    value: Any
+
+
+class FlagMatcher:
+    """Finds every red flag of every type in a text, with exact spans."""
+
+    def __init__(self, flags: Iterable[RedFlag]) -> None:
+        self._flags: list[tuple[RedFlag, re.Pattern[str]]] = []
+        for flag in flags:
+            parts = [re.escape(fold(p)) for p in sorted(flag.phrases, key=len, reverse=True)]
+            parts += [f"(?:{p})" for p in flag.patterns]
+            self._flags.append((flag, re.compile("|".join(parts), re.IGNORECASE)))
+
+    def words(self) -> set[str]:
+        return {phrase for flag, _ in self._flags for phrase in flag.phrases}
+
+    def find(self, text: str) -> list[FlagHit]:
+        folded = fold(text)
+        hits = []
+        for flag, pattern in self._flags:
+            for match in pattern.finditer(folded):
+                if match.end() > match.start():
+                    hits.append(
+                        FlagHit(flag.id, flag.label, text[match.start() : match.end()], match.start(),
+                                match.end(), flag.weight, flag.severity, flag.scam_type)
+                    )
+        hits.sort(key=lambda h: (h.start, -h.end))
+        return hits
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    payment_channels: dict[str, tuple[str, ...]]
+    platforms: tuple[str, ...]
+    organizations: tuple[str, ...]
+
+
+def load_lexicon(path: Path = KNOWLEDGE_DIR / "lexicon.yml") -> Lexicon:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    channels = data.get("payment_channels")
+    if not isinstance(channels, dict) or not channels:
+        raise KnowledgeError(path, "payment_channels", "must map channel codes to lists of words")
+    for field_name in ("platforms", "organizations"):
+        if not isinstance(data.get(field_name), list) or not data[field_name]:
+            raise KnowledgeError(path, field_name, "must be a non-empty list")
+    return Lexicon(
+        payment_channels={code: tuple(map(str, words)) for code, words in channels.items()},
+        platforms=tuple(map(str, data["platforms"])),
+        organizations=tuple(map(str, data["organizations"])),
+    )
+
+
+def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> Any:
+    """Blank Chinese spaCy pipeline: jieba tokens, lexicon entities, regex entities, red flags."""
+    import jieba
+    import spacy
+    from spacy.language import Language
+    from spacy.tokens import Span
+    from spacy.util import filter_spans
+
+    jieba.setLogLevel(60)  # jieba prints its dictionary build to stderr otherwise
+    flags = FlagMatcher(
+        [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values())
+    )
+    # Keep our own terms whole, so that the entity ruler sees them as tokens.
+    for word in flags.words() | set(lexicon.platforms) | set(lexicon.organizations):
+        if 1 < len(word) <= 12:
+            jieba.add_word(word, freq=20000)
+    for words in lexicon.payment_channels.values():
+        for word in words:
+            jieba.add_word(word, freq=20000)
+
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
+    patterns = [{"label": "platform", "pattern": w} for w in lexicon.platforms]
+    patterns += [{"label": "organization", "pattern": w} for w in lexicon.organizations]
+    patterns += [
+        {"label": "payment_channel", "pattern": w, "id": code}
+        for code, words in lexicon.payment_channels.items()
+        for w in words
+    ]
+    ruler.add_patterns(patterns)
+
+    if not Language.has_factory("fanzha_regex_entities"):
+
+        @Language.component("fanzha_regex_entities")
+        def regex_entities(doc: Any) -> Any:
+            spans = list(doc.ents)
+            found = [(s, e, "amount") for s, e, _ in find_amounts(doc.text)]
+            found += [(m.start(), m.end(), "phone_number") for m in PHONE.finditer(doc.text)]
+            found += [(m.start(), m.end(), "url") for m in URL.finditer(doc.text)]
+            for start, end, label in found:
+                span = doc.char_span(start, end, label=label, alignment_mode="expand")
+                if span is not None:
+                    spans.append(span)
+            doc.ents = filter_spans(spans)
+            return doc
+
+    nlp.add_pipe("fanzha_regex_entities")
+
+    @Language.component("fanzha_red_flags")
+    def red_flags(doc: Any) -> Any:
+        doc.spans["red_flags"] = [
+            Span(doc, span.start, span.end, label=hit.flag)
+            for hit in flags.find(doc.text)
+            if (span := doc.char_span(hit.start, hit.end, alignment_mode="expand")) is not None
+        ]
+        return doc
+
+    nlp.add_pipe("fanzha_red_flags")
+    nlp.get_pipe("fanzha_red_flags")  # registered per pipeline: each closes over its own flags
+    return nlp, flags

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Start fanzha on its embedded defaults: action server + Rasa server on loopback,
+# SQLite tracker store under data/. Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RASA_PORT="${FANZHA_RASA_PORT:-5005}"
+ACTIONS_PORT="${FANZHA_ACTIONS_PORT:-5055}"
+HOST="${FANZHA_HOST:-127.0.0.1}"
+ENDPOINTS="${FANZHA_ENDPOINTS:-endpoints.yml}"
+MODEL="${FANZHA_MODEL:-models/fanzha.tar.gz}"
+mkdir -p data
+chmod 700 data
+if [ ! -f "$MODEL" ]; then
+    echo "No trained model at $MODEL: run 'make run' (it trains) or 'make train'." >&2
+    exit 1
+fi
+
+# The HTTP API needs a token; keep one per installation, readable by the owner only.
+if [ -z "${FANZHA_API_TOKEN:-}" ]; then
+    if [ ! -s data/api_token ]; then
+        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > data/api_token)
+    fi
+    FANZHA_API_TOKEN="$(cat data/api_token)"
+fi
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo
+    echo "Stopping fanzha …"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" --quiet &
+pids+=($!)
+.venv/bin/rasa run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
+    --enable-api --auth-token "$FANZHA_API_TOKEN" \
+    --credentials credentials.yml --endpoints "$ENDPOINTS" --quiet &
+pids+=($!)
+
+echo "Starting fanzha (first start loads the model: about 20 s) …"
+for _ in $(seq 1 120); do
+    if curl -fsS "http://$HOST:$RASA_PORT/status?token=$FANZHA_API_TOKEN" >/dev/null 2>&1 &&
+        curl -fsS "http://$HOST:$ACTIONS_PORT/health" >/dev/null 2>&1; then
+        cat <<MSG
+
+fanzha is ready.
+  Chat (REST):     curl -s http://$HOST:$RASA_PORT/webhooks/rest/webhook -d '{"sender":"me","message":"我被骗了怎么办"}'
+  Web widget:      socket.io on http://$HOST:$RASA_PORT/socket.io
+  HTTP API token:  data/api_token
+Press Ctrl-C to stop.
+MSG
+        wait -n "${pids[@]}"
+        exit 1
+    fi
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { echo "A fanzha process stopped during start-up; see the messages above." >&2; exit 1; }
+    done
+    sleep 0.5
+done
+echo "fanzha did not become ready within 60 s." >&2
+exit 1

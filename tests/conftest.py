@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
+
+@pytest.fixture(scope="session")
+def knowledge():
+    from knowledge.loader import load_knowledge
+
+    return load_knowledge()
+
+
+@pytest.fixture(scope="session")
+def checker(knowledge):
+    from knowledge.checker import Checker
+
+    return Checker(knowledge)

@@ -1,0 +1,150 @@
+"""The checker on texts written for these tests (never in the training examples)."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+
+from bot.cli import run_jsonl
+from knowledge.loader import KnowledgeError, load_knowledge
+from tests.conftest import ROOT
+
+SCAMS = [
+    ("shuadan", "招聘兼职宝妈，在家用手机给商品点赞关注，一单佣金5元，先做三单体验，后面的连单任务要先垫付本金"),
+    ("investment", "我加了个炒股群，里面的导师天天晒收益，让我去他们的平台买原始股，说内幕消息稳赚不赔"),
+    ("fake_customer_service", "接到电话说是抖音客服，说我开通了百万保障服务每月要扣800，不关闭就影响征信，让我下载会议软件操作"),
+    ("loan_credit", "网上申请了无抵押贷款，客服说我银行卡号填错了资金被冻结，要先交3000解冻费才能放款"),
+    ("impersonate_police", "一个自称派出所的警官视频给我看了逮捕令，说我的身份信息被人用来洗钱，必须保密，把钱转到安全账户审查"),
+    ("impersonate_acquaintance", "有人加我QQ，头像和名字都是我们局长，说在开会不方便接电话，让我先给一个供应商转8万"),
+    ("romance", "在婚恋网站认识一个男的，从没见过面，天天叫我宝贝，最近说他发现博彩网站有漏洞，带我一起下注赚钱"),
+    ("game_trade", "在游戏群里看到有人低价卖王者荣耀账号，让我去一个交易网站付款，付完说我账户被冻结要交保证金"),
+    ("flight_refund", "收到短信说我明天的航班因机械故障取消了，联系客服可以改签还能领300元延误补偿，客服让我开通企业收款"),
+    ("military_purchase", "有个自称部队的采购员要在我店里订200箱矿泉水，还要我帮忙从他指定的供应商那里代买一批军用睡袋，先垫付货款"),
+    ("fake_prize", "收到一个快递里面有张刮刮卡，刮开中了二等奖一台汽车，打电话去领奖对方说要先交个人所得税和公证费"),
+    ("elderly_care", "我爸去听了个健康讲座，领了鸡蛋，后来花了两万买了一种说能治高血压糖尿病的保健品，还要交钱预订养老院床位"),
+    ("recovery_scam", "我被骗之后在网上找到一个追损中心，说有黑客技术能把钱追回来，先交10%的服务费"),
+    ("two_cards", "有人在群里收银行卡，说借我的卡走一下流水，一天给我500块，只要把卡和U盾寄给他"),
+]
+
+ORDINARY = [
+    "【XX银行】您尾号6789的储蓄卡11月20日工资收入8,530.00元，余额12,006.35元。",
+    "【某某快递】您的包裹已由前台代收，如有疑问请在官方APP内联系客服。",
+    "【XX】验证码 552871，用于登录，5分钟内有效。请勿泄露给他人。",
+    "妈，周末我回家吃饭，给你带了两盒月饼，红包我先转你200，你去买点水果",
+    "本月话费账单：套餐费58元，流量费0元，合计58元，已从您的账户余额扣除。",
+    "社区通知：本周六上午9点在社区活动室开展反诈宣传讲座，欢迎居民参加。",
+    "老王，明天下午三点的会改到会议室B，记得带上季度报表。",
+]
+
+
+def test_training_examples_do_not_contain_these_texts(knowledge):
+    trained = {e.text for e in knowledge.examples}
+    assert not trained & ({t for _, t in SCAMS} | set(ORDINARY))
+
+
+@pytest.mark.parametrize("code, text", SCAMS, ids=[c for c, _ in SCAMS])
+def test_each_scam_type_is_named(checker, code, text):
+    verdict = checker.check(text)
+    assert verdict.scam_type == code, (verdict.scam_type, list(verdict.probabilities.items())[:3])
+    assert verdict.risk in ("high", "medium")
+    assert verdict.red_flags
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_messages_stay_calm(checker, text):
+    verdict = checker.check(text)
+    assert verdict.risk in ("none", "low"), (verdict.risk, verdict.red_flags)
+    assert verdict.scam_type is None
+
+
+def test_red_flag_spans_are_exact(checker):
+    text = "对方说我涉嫌洗钱，让我开启屏幕共享，再把钱转到安全账户"
+    verdict = checker.check(text)
+    assert verdict.red_flags
+    for hit in verdict.red_flags:
+        assert text[hit.start : hit.end] == hit.text
+    found = {h.text for h in verdict.red_flags}
+    assert any("安全账户" in t for t in found) and any("屏幕共享" in t for t in found)
+
+
+def test_entities_are_extracted(checker):
+    text = "对方用13812345678打给我，让我在http://kf-tuikuan.top/a 填信息，我用支付宝转了3千5"
+    entities = {(e.entity, e.value if e.entity in ("amount", "payment_channel") else e.text)
+                for e in checker.check(text).entities}
+    assert ("phone_number", "13812345678") in entities
+    assert ("url", "http://kf-tuikuan.top/a") in entities
+    assert ("payment_channel", "alipay") in entities
+    assert ("amount", 3500) in entities
+
+
+def test_probabilities_are_ranked_and_sum_below_one(checker):
+    verdict = checker.check(SCAMS[0][1])
+    values = list(verdict.probabilities.values())
+    assert values == sorted(values, reverse=True)
+    assert 0.99 <= sum(values) + (1 - verdict.scam_probability) <= 1.01
+
+
+def test_a_yes_to_a_follow_up_raises_the_risk(checker, knowledge):
+    text = "有个网友最近天天跟我聊天，挺关心我的"
+    before = checker.check(text)
+    assert before.follow_up, "an unclear case offers follow-up questions"
+    after = checker.check(text, confirmed=[before.follow_up[0].confirms])
+    assert after.scam_probability > before.scam_probability
+
+
+def test_jsonl_mode_reports_bad_lines_and_goes_on(checker):
+    source = io.StringIO(
+        '{"id": "a", "text": "先交保证金才能放款"}\n'
+        "not json\n"
+        '{"id": 7, "text": 5}\n'
+        '{"id": "b", "text": "今天天气不错"}\n'
+    )
+    out = io.StringIO()
+    errors = run_jsonl(checker, source, out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert errors == 2
+    assert [line["id"] for line in lines] == ["a", 2, 7, "b"]
+    assert "error" in lines[1] and "error" in lines[2]
+    assert set(lines[0]) >= {"id", "scam_type", "risk", "probabilities", "red_flags"}
+    assert lines[0]["risk"] in ("high", "medium", "low", "none")
+
+
+def test_empty_and_odd_texts_do_not_crash(checker):
+    for text in ["", "   ", "😀" * 50, "a" * 20_000, "\x00\x01"]:
+        assert checker.check(text).risk in ("high", "medium", "low", "none")
+
+
+@pytest.mark.parametrize(
+    "breakage, field",
+    [
+        (lambda d: d.pop("official_line"), "official_line"),
+        (lambda d: d["red_flags"][0].update(weight=3), "red_flags[0].weight"),
+        (lambda d: d["red_flags"][0].update(patterns=["(unclosed"]), "red_flags[0].patterns[0]"),
+        (lambda d: d.update(shared_flags=["no_such_flag"]), "shared_flags[0]"),
+        (lambda d: d["follow_up_questions"][0].update(confirms="no_such_flag"), "follow_up_questions[0].confirms"),
+    ],
+)
+def test_a_malformed_file_names_file_field_and_reason(tmp_path, breakage, field):
+    import yaml
+
+    copy = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    path = copy / "scam_types" / "shuadan.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    breakage(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(copy)
+    assert caught.value.path.endswith("shuadan.yml")
+    assert caught.value.field == field
+    assert caught.value.reason
+
+
+def test_invalid_yaml_is_reported(tmp_path):
+    copy = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (copy / "faq.yml").write_text("faqs: [unclosed", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="faq.yml: field '\\(file\\)': not valid YAML"):
+        load_knowledge(copy)

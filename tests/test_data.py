@@ -1,0 +1,109 @@
+"""The data files agree with each other: knowledge, NLU training data, held-out sets."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.shared.nlu.training_data.loading import load_data
+
+from bench.dataset import load_dev_set, near_duplicates
+from tests.conftest import ROOT
+
+REQUIRED_TYPES = {
+    "shuadan", "investment", "fake_shopping", "fake_customer_service", "loan_credit",
+    "impersonate_acquaintance", "impersonate_police", "romance", "game_trade", "flight_refund",
+    "military_purchase", "fake_prize", "elderly_care", "recovery_scam", "two_cards",
+}
+USER_GOALS = {
+    "greet", "goodbye", "thank", "bot_capabilities", "check_situation", "check_message", "check_contact",
+    "report_scammed", "money_going_out", "how_to_report", "request_human", "affirm", "deny",
+    "dont_know", "out_of_scope", "inform", "share_sensitive",
+}
+LISTED_FAQ_GOALS = {"what_is_96110", "what_is_110", "antifraud_app_install"}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s，。？！,.?!~、…]+", "", text.lower())
+
+
+@pytest.fixture(scope="module")
+def training():
+    return load_data(str(ROOT / "nlu"))
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return load_data(str(ROOT / "tests" / "nlu" / "holdout.yml"))
+
+
+def _counts(data) -> Counter:
+    return Counter(m.get_full_intent() for m in data.intent_examples)
+
+
+def test_every_required_scam_type_is_described(knowledge):
+    assert set(knowledge.scam_types) == REQUIRED_TYPES
+
+
+def test_every_scam_type_has_balanced_training_examples(knowledge):
+    counts = Counter((e.label, e.kind) for e in knowledge.examples)
+    for code in REQUIRED_TYPES:
+        assert counts[(code, "narrative")] >= 20 and counts[(code, "message")] >= 20, code
+    assert counts[("ordinary", "narrative")] + counts[("ordinary", "message")] >= 300
+
+
+def test_every_user_goal_has_twenty_training_examples(training):
+    counts = _counts(training)
+    for intent in USER_GOALS:
+        assert counts[intent] >= 20, intent
+    for key in LISTED_FAQ_GOALS:
+        assert counts[f"faq/{key}"] >= 20, key
+
+
+def test_the_faq_in_knowledge_and_in_the_nlu_data_match(training, knowledge):
+    keys = {i.split("/", 1)[1] for i in _counts(training) if i.startswith("faq/")}
+    assert keys == set(knowledge.faqs)
+    assert len(keys) >= 40
+
+
+def test_the_held_out_set_covers_every_intent_and_is_not_training_data(training, holdout):
+    counts = Counter(m.get("intent") for m in holdout.intent_examples)
+    for intent in USER_GOALS | {"faq"}:
+        assert counts[intent] >= 8, intent
+    trained = {_norm(m.get("text")) for m in training.intent_examples}
+    leaked = [m.get("text") for m in holdout.intent_examples if _norm(m.get("text")) in trained]
+    # Only the shortest replies (是的, 不知道 …) can coincide; nothing longer may be shared.
+    assert all(len(_norm(t)) <= 4 for t in leaked), leaked
+
+
+def test_the_checker_evaluation_set_is_separate_from_training(knowledge):
+    dev = load_dev_set()
+    counts = Counter(d.label for d in dev)
+    for code in REQUIRED_TYPES:
+        assert counts[code] >= 40, code
+    assert counts["ordinary"] >= 300
+    training = [e.text for e in knowledge.examples]
+    exact = {_norm(t) for t in training} & {_norm(d.text) for d in dev}
+    assert not exact
+    near = near_duplicates([d.text for d in dev], training, threshold=0.6)
+    assert len(near) <= 0.02 * len(dev), near[:5]
+
+
+def test_knowledge_gives_only_official_numbers(knowledge):
+    allowed = {"110", "96110", "120"}
+    texts = [c.say for c in knowledge.contacts.values()] + [f.answer for f in knowledge.faqs.values()]
+    for t in knowledge.scam_types.values():
+        texts += list(t.advice_not_paid) + list(t.advice_paid) + [t.official_line]
+    for situation in knowledge.procedures.situations.values():
+        texts += list(situation.say) + list(situation.voice)
+    # Any run of three or more digits that is not a year must be one of the official numbers.
+    numbers = {n for text in texts for n in re.findall(r"(?<!\d)\d{3,}(?![\d年])", text)}
+    assert numbers <= allowed, numbers - allowed
+
+
+def test_every_follow_up_question_has_a_short_voice_version(knowledge):
+    for scam in knowledge.scam_types.values():
+        for question in scam.follow_up_questions:
+            assert len(question.voice) <= 30, (scam.code, question.voice)
