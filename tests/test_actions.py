@@ -3,7 +3,6 @@ from __future__ import annotations
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.check import ActionCheckScam
-from actions.faq import ActionAnswerFaq
 from actions.privacy import ActionWarnSensitive
 from actions.report import ActionExplainReporting, ActionMoneyMovingNow, ActionReportScammed
 from tests.actions_helpers import slot_events, texts, tracker_for
@@ -77,18 +76,6 @@ async def test_voice_gets_the_short_version(knowledge) -> None:
     await ActionReportScammed().run(voice, tracker_for("我被骗了", "report_scammed", channel="voice"), {})
     assert len(texts(voice)) < len(texts(web))
     assert "110" in texts(voice)
-
-
-async def test_faq_answers_come_from_knowledge(knowledge) -> None:
-    dispatcher = CollectingDispatcher()
-    await ActionAnswerFaq().run(dispatcher, tracker_for("96110是什么", "faq", faq_key="what_is_96110"), {})
-    assert texts(dispatcher) == knowledge.faqs["what_is_96110"].answer
-
-
-async def test_unknown_faq_key_asks_to_describe() -> None:
-    dispatcher = CollectingDispatcher()
-    await ActionAnswerFaq().run(dispatcher, tracker_for("嗯", "faq", faq_key="no_such_key"), {})
-    assert dispatcher.messages[0]["response"] == "utter_please_describe"
 
 
 async def test_a_typed_secret_gets_the_warning_and_the_bank_advice(knowledge) -> None:
