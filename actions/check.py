@@ -111,3 +111,7 @@ def describe(verdict: Verdict, voice: bool, tracker: Tracker) -> str:
         lines.append(numbered(steps))
     lines.append(contact_line("police_110", tracker))
     return "\n".join(lines)
+
+
+# Build the checker when the action server loads this module, not on a resident's first message.
+checker()

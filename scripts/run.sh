@@ -42,7 +42,7 @@ pids+=($!)
 pids+=($!)
 
 echo "Starting fanzha (first start loads the model: about 20 s) …"
-for _ in $(seq 1 120); do
+for _ in $(seq 1 360); do
     if curl -fsS "http://$HOST:$RASA_PORT/status?token=$FANZHA_API_TOKEN" >/dev/null 2>&1 &&
         curl -fsS "http://$HOST:$ACTIONS_PORT/health" >/dev/null 2>&1; then
         cat <<MSG
@@ -61,5 +61,5 @@ MSG
     done
     sleep 0.5
 done
-echo "fanzha did not become ready within 60 s." >&2
+echo "fanzha did not become ready within 180 s." >&2
 exit 1
