@@ -22,7 +22,7 @@ def main() -> int:
 
     rasa = Path(sys.executable).with_name("rasa")
     subprocess.run(
-        [str(rasa), "test", "nlu", "--model", args.model, "--nlu", args.test_file,
+        [str(rasa), "test", "nlu", "--model", args.model, "--nlu", args.test_file, "--domain", "bot/domain",
          "--out", args.out, "--no-plot", "--quiet"],
         check=True,
     )
