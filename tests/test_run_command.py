@@ -124,7 +124,8 @@ def test_a_typed_verification_code_is_never_stored(assistant):
     )
     assert tracker.status_code == 200
     assert "583920" not in tracker.text
-    assert "〔验证码已隐去〕" in tracker.text
+    user_texts = [e["text"] for e in tracker.json()["events"] if e["event"] == "user"]
+    assert user_texts == ["他让我把验证码告诉他，验证码是 〔验证码已隐去〕"]
 
 
 def test_the_http_api_needs_the_token(assistant):
