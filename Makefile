@@ -44,6 +44,7 @@ pytest:
 
 bench: install $(MODEL)
 	$(PY) bench/checker_bench.py
+	$(PY) bench/rest_bench.py
 
 clean:
 	rm -rf models results .pytest_cache

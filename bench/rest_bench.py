@@ -1,0 +1,77 @@
+"""Start the assistant with the run command and measure it over REST.
+
+    .venv/bin/python bench/rest_bench.py [--messages 200]
+
+Reports time to ready, Rasa server and action server memory after start, and REST
+round-trip latency p50/p95 for turns that run a custom action (action_check_scam) and for
+turns answered from the domain (greetings, FAQ).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.test_run_command import Assistant  # noqa: E402
+
+ACTION_TURNS = [
+    "有人说我涉嫌洗钱，让我转到安全账户",
+    "帮我看看这条短信：【快递】您的包裹丢失，联系理赔客服加QQ办理三倍赔偿",
+    "网上认识的老师带我炒股，说有内幕消息稳赚不赔",
+    "有人要高价收我的银行卡，一天给500",
+]
+DOMAIN_TURNS = ["你好", "96110是什么电话", "谢谢你", "国家反诈中心APP怎么下载"]
+
+
+def rss_mb(port: int) -> float:
+    """Resident memory of the process listening on ``port`` (from /proc)."""
+    import subprocess
+
+    pid = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True).stdout.split()
+    if not pid:
+        return float("nan")
+    status = Path(f"/proc/{pid[0]}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        assistant = Assistant(Path(tmp))
+        ready = time.perf_counter() - started
+        try:
+            print(f"time to ready (run command, both servers): {ready:.1f} s")
+            print(f"memory after start: Rasa server {rss_mb(assistant.rasa_port):.0f} MB, "
+                  f"action server {rss_mb(assistant.actions_port):.0f} MB")
+            for name, turns in (("custom action", ACTION_TURNS), ("domain response", DOMAIN_TURNS)):
+                latencies = []
+                for i in range(args.messages):
+                    t0 = time.perf_counter()
+                    requests.post(f"{assistant.url}/webhooks/rest/webhook",
+                                  json={"sender": f"bench-{i % 20}", "message": turns[i % len(turns)]},
+                                  timeout=30).raise_for_status()
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                print(f"REST round trip, {name} turns ({args.messages}): p50 {statistics.median(latencies):.0f} ms, "
+                      f"p95 {percentile(latencies, 0.95):.0f} ms")
+        finally:
+            assistant.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
