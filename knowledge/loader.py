@@ -19,6 +19,9 @@ SEVERITIES = ("critical", "major", "minor")
 EXAMPLE_KINDS = ("narrative", "message")
 ORDINARY = "ordinary"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# libyaml's parser reads the knowledge files about ten times faster than the pure-Python
+# one (it is part of the PyYAML wheels); both build the same plain Python data.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class KnowledgeError(ValueError):
@@ -200,9 +203,14 @@ class _Reader:
             yield _Reader(self.path, item, f"{listing.where}[{i}]")
 
 
+def parse_yaml(text: str) -> Any:
+    """Safe YAML parsing (no Python objects), as ``yaml.safe_load`` but faster."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
 def _read_yaml(path: Path) -> _Reader:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KnowledgeError(path, "(file)", "file is missing") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:

@@ -9,14 +9,13 @@ the surrounding words; they are kept on the Doc as ``doc.spans["red_flags"]``.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from .amounts import find_amounts
-from .loader import KNOWLEDGE_DIR, Knowledge, KnowledgeError, RedFlag
+from .loader import KNOWLEDGE_DIR, Knowledge, KnowledgeError, RedFlag, parse_yaml
 
 # Full-width ASCII and the ideographic space, folded one character for one character so
 # that offsets into the normalised text are offsets into the original.
@@ -99,7 +98,7 @@ class Lexicon:
 
 
 def load_lexicon(path: Path = KNOWLEDGE_DIR / "lexicon.yml") -> Lexicon:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = parse_yaml(path.read_text(encoding="utf-8")) or {}
     channels = data.get("payment_channels")
     if not isinstance(channels, dict) or not channels:
         raise KnowledgeError(path, "payment_channels", "must map channel codes to lists of words")
@@ -113,27 +112,102 @@ def load_lexicon(path: Path = KNOWLEDGE_DIR / "lexicon.yml") -> Lexicon:
     )
 
 
+def _import_spacy() -> Any:
+    """Import spaCy without letting thinc 8.1 import TensorFlow (≈3 s) on the way.
+
+    thinc 8.1's ``compat`` module imports TensorFlow, if installed, only to offer its
+    TensorFlow shim, which a blank pipeline never uses (thinc 8.2 leaves it off unless
+    ``enable_tensorflow()`` is called). While thinc loads, ``tensorflow`` is marked as not
+    importable (a ``None`` entry in ``sys.modules``); the entry is removed straight after,
+    so code that needs TensorFlow later in the same process imports it as usual. If
+    TensorFlow or thinc is already loaded, nothing is changed.
+    """
+    if "thinc.compat" not in sys.modules and "tensorflow" not in sys.modules:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]
+        try:
+            import thinc.compat  # noqa: F401
+        finally:
+            if sys.modules.get("tensorflow", False) is None:
+                del sys.modules["tensorflow"]
+    import spacy
+
+    return spacy
+
+
+class JiebaTokenizer:
+    """spaCy tokenizer: jieba segmentation over the checker's own vocabulary.
+
+    jieba gets the words the checker knows (lexicon names, red-flag phrases) as its whole
+    dictionary, instead of its general 350,000-word one: loading that takes about a second
+    and changes nothing the checker reports, because entities come from the lexicon and the
+    regular expressions, and red flags are matched on the raw text. Other text is split by
+    jieba's HMM. Amounts, phone numbers and links are never split, so their entity spans
+    are exact. A private ``jieba.Tokenizer`` is used: jieba's global state stays untouched.
+    """
+
+    def __init__(self, vocab: Any, words: Iterable[str]) -> None:
+        import io
+
+        import jieba
+
+        jieba.setLogLevel(60)  # jieba logs its dictionary build otherwise
+        entries = sorted({w.strip() for w in words if len(w.strip()) > 1 and not re.search(r"\s", w.strip())})
+        if not entries:
+            raise ValueError("the tokenizer needs at least one word")
+        dictionary = "".join(f"{word} 20000\n" for word in entries).encode("utf-8")
+        self.vocab = vocab
+        self.segmenter = jieba.Tokenizer()
+        self.segmenter.FREQ, self.segmenter.total = jieba.Tokenizer.gen_pfdict(io.BytesIO(dictionary))
+        self.segmenter.initialized = True
+
+    def __call__(self, text: str) -> Any:
+        from spacy.tokens import Doc
+        from spacy.util import get_words_and_spaces
+
+        words: list[str] = []
+        position = 0
+        for start, end in _whole_spans(text):
+            if start < position:
+                continue
+            words.extend(w for w in self.segmenter.cut(text[position:start]) if w)
+            words.append(text[start:end])
+            position = end
+        words.extend(w for w in self.segmenter.cut(text[position:]) if w)
+        words, spaces = get_words_and_spaces(words, text)
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+
+def _whole_spans(text: str) -> list[tuple[int, int]]:
+    """Amounts, phone numbers and links: kept as single tokens."""
+    spans = [(s, e) for s, e, _ in find_amounts(text)]
+    spans += [m.span() for m in PHONE.finditer(text)]
+    spans += [m.span() for m in URL.finditer(text)]
+    trimmed = []
+    for start, end in spans:  # an amount pattern may take in a space before the number
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            trimmed.append((start, end))
+    return sorted(trimmed)
+
+
 def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> Any:
     """Blank Chinese spaCy pipeline: jieba tokens, lexicon entities, regex entities, red flags."""
-    import jieba
-    import spacy
+    spacy = _import_spacy()
     from spacy.language import Language
     from spacy.tokens import Span
     from spacy.util import filter_spans
 
-    jieba.setLogLevel(60)  # jieba prints its dictionary build to stderr otherwise
     flags = FlagMatcher(
         [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values())
     )
-    # Keep our own terms whole, so that the entity ruler sees them as tokens.
-    for word in flags.words() | set(lexicon.platforms) | set(lexicon.organizations):
-        if 1 < len(word) <= 12:
-            jieba.add_word(word, freq=20000)
-    for words in lexicon.payment_channels.values():
-        for word in words:
-            jieba.add_word(word, freq=20000)
-
-    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    nlp = spacy.blank("zh")
+    # Our own terms are the dictionary, so the entity ruler sees them as whole tokens.
+    vocabulary = flags.words() | set(lexicon.platforms) | set(lexicon.organizations)
+    vocabulary |= {w for words in lexicon.payment_channels.values() for w in words}
+    nlp.tokenizer = JiebaTokenizer(nlp.vocab, vocabulary)
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
     patterns = [{"label": "platform", "pattern": w} for w in lexicon.platforms]
     patterns += [{"label": "organization", "pattern": w} for w in lexicon.organizations]

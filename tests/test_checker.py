@@ -148,3 +148,25 @@ def test_invalid_yaml_is_reported(tmp_path):
     (copy / "faq.yml").write_text("faqs: [unclosed", encoding="utf-8")
     with pytest.raises(KnowledgeError, match="faq.yml: field '\\(file\\)': not valid YAML"):
         load_knowledge(copy)
+
+
+def test_amount_entities_have_exact_spans(checker):
+    text = "他说先交10万能保本，我转了三千八给他"
+    amounts = [e for e in checker.check(text).entities if e.entity == "amount"]
+    assert [(e.text, e.value) for e in amounts] == [("10万", 100000), ("三千八", 3800)]
+    for e in amounts:
+        assert text[e.start : e.end] == e.text
+
+
+def test_checker_start_does_not_import_tensorflow():
+    """spaCy's thinc would import TensorFlow (seconds) unless the checker keeps it out."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from knowledge.checker import Checker; Checker().check('转到安全账户'); "
+        "print('tensorflow' in sys.modules); import thinc.compat; print(thinc.compat.has_tensorflow)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
