@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +74,7 @@ class ScamType:
     advice_paid: tuple[str, ...]
     official_line: str
     source: Source
+    evidence: tuple[str, ...] = ()  # what to bring when reporting this type; the first is said on the phone
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,40 @@ class Situation:
 
 
 @dataclass(frozen=True)
+class PaymentChannel:
+    code: str
+    name: str
+    evidence: tuple[str, ...]  # the first is said on the phone
+
+
+@dataclass(frozen=True)
+class SummaryField:
+    key: str
+    label: str
+    voice: str  # template with {value}; empty: not read on the phone
+
+
+@dataclass(frozen=True)
+class SummaryWording:
+    title: str
+    reference: str  # {reference}
+    scam_type: str  # {name}
+    missing: str  # {labels}
+    approximately: str
+    voice_intro: str
+    voice_scam_type: str  # {name}
+    voice_digits: tuple[str, ...]  # how 0–9 are said, one each
+    fields: tuple[SummaryField, ...]
+    sms: str  # {summary}
+
+
+@dataclass(frozen=True)
 class Procedures:
     situations: dict[str, Situation]
     evidence_general: tuple[str, ...]
-    evidence_by_channel: dict[str, tuple[str, ...]]
-    evidence_by_type: dict[str, tuple[str, ...]]
+    evidence_voice: str
+    payment_channels: dict[str, PaymentChannel]
+    case_summary: SummaryWording
     do_not: tuple[str, ...]
     recovery_warning: str
     sensitive_warning: str
@@ -304,6 +335,7 @@ def load_scam_type(path: Path, shared: dict[str, RedFlag]) -> ScamType:
         advice_paid=advice.texts("paid"),
         official_line=reader.text("official_line"),
         source=_source(reader),
+        evidence=reader.texts("evidence"),
     )
 
 
@@ -330,16 +362,60 @@ def load_procedures(path: Path) -> Procedures:
         item = block.child(name)
         situations[name] = Situation(say=item.texts("say"), voice=item.texts("voice"))
     evidence = reader.child("evidence")
-    by_channel = evidence.child("by_payment_channel")
-    by_type = evidence.child("by_scam_type")
+    channels: dict[str, PaymentChannel] = {}
+    for item in reader.items("payment_channels"):
+        channel = PaymentChannel(code=item.ident("code"), name=item.text("name"), evidence=item.texts("evidence"))
+        if channel.code in channels:
+            raise item.fail("code", f"duplicate payment channel '{channel.code}'")
+        channels[channel.code] = channel
     return Procedures(
         situations=situations,
         evidence_general=evidence.texts("general"),
-        evidence_by_channel={key: by_channel.texts(key) for key in by_channel.data},
-        evidence_by_type={key: by_type.texts(key) for key in by_type.data},
+        evidence_voice=evidence.text("voice"),
+        payment_channels=channels,
+        case_summary=_summary_wording(reader.child("case_summary")),
         do_not=reader.texts("do_not"),
         recovery_warning=reader.text("recovery_warning"),
         sensitive_warning=reader.text("sensitive_warning"),
+    )
+
+
+def _template(reader: _Reader, key: str, names: set[str], optional: bool = False) -> str:
+    """A text with {placeholders}; only ``names`` may appear, each of them at least once."""
+    value = reader.text(key, optional=optional)
+    if not value:
+        return value
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as error:
+        raise reader.fail(key, f"not a valid template: {error}") from None
+    if used != names:
+        wanted = ", ".join("{" + n + "}" for n in sorted(names)) or "no placeholder"
+        raise reader.fail(key, f"must use exactly {wanted}")
+    return value
+
+
+def _summary_wording(reader: _Reader) -> SummaryWording:
+    fields: list[SummaryField] = []
+    for item in reader.items("fields"):
+        key = item.ident("key")
+        if any(f.key == key for f in fields):
+            raise item.fail("key", f"duplicate field '{key}'")
+        fields.append(SummaryField(key=key, label=item.text("label"), voice=_template(item, "voice", {"value"}, True)))
+    digits = reader.texts("voice_digits")
+    if len(digits) != 10:
+        raise reader.fail("voice_digits", "must list exactly ten words, for 0 to 9")
+    return SummaryWording(
+        title=reader.text("title"),
+        reference=_template(reader, "reference", {"reference"}),
+        scam_type=_template(reader, "scam_type", {"name"}),
+        missing=_template(reader, "missing", {"labels"}),
+        approximately=reader.text("approximately"),
+        voice_intro=reader.text("voice_intro"),
+        voice_scam_type=_template(reader, "voice_scam_type", {"name"}),
+        voice_digits=digits,
+        fields=tuple(fields),
+        sms=_template(reader, "sms", {"summary"}),
     )
 
 
@@ -382,9 +458,6 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         raise KnowledgeError(directory / "scam_types", "(folder)", "no scam type files")
     scam_types = {t.code: t for t in (load_scam_type(p, shared) for p in type_files)}
     procedures = load_procedures(directory / "procedures.yml")
-    for code in procedures.evidence_by_type:
-        if code not in scam_types:
-            raise KnowledgeError(directory / "procedures.yml", f"evidence.by_scam_type.{code}", "unknown scam type")
     labels = set(scam_types) | {ORDINARY}
     examples: list[Example] = []
     for path in sorted((directory / "examples").glob("*.yml")):
