@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("text", nargs="*", help="the text (or read from standard input)")
     check.add_argument("--jsonl", action="store_true", help='read {"id","text"} lines, write one verdict per line')
     check.set_defaults(func=cmd_check)
+
+    from bot.report_cli import add_report_commands
+
+    add_report_commands(commands)
     return parser
 
 
