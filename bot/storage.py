@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from knowledge.case_summary import mask_report_fields
 from knowledge.privacy import mask_sensitive
@@ -338,7 +339,14 @@ class ReportStore:
                     raise StorageError(f"no report database at {path} (set {ENV_DATABASE_URL} or run from the project folder)")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # owner-only from the start
-        self.engine = create_engine(self.url, future=True)
+        if path is not None:
+            # Keep connections open (SQLAlchemy 1.4 would open one per query for a SQLite file and
+            # checkpoint the log on every close); the pool hands each to one thread at a time.
+            self.engine = create_engine(
+                self.url, future=True, poolclass=QueuePool, connect_args={"check_same_thread": False}
+            )
+        else:
+            self.engine = create_engine(self.url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:

@@ -164,6 +164,10 @@ def test_without_twilio_settings_nothing_is_sent(twilio_api, monkeypatch, knowle
 def test_half_set_up_settings_name_what_is_missing(monkeypatch):
     with pytest.raises(SmsError, match=f"{ENV_AUTH_TOKEN}, {ENV_FROM} missing"):
         TwilioSettings.from_env({ENV_ACCOUNT_SID: SID})
+    with pytest.raises(SmsError, match=f"{ENV_ACCOUNT_SID}, {ENV_AUTH_TOKEN} missing"):
+        TwilioSettings.from_env({ENV_FROM: FROM})
+    # The phone line's token alone does not turn SMS on.
+    assert TwilioSettings.from_env({ENV_AUTH_TOKEN: TOKEN}) is None
 
 
 def test_a_wrong_token_is_reported_from_twilios_answer(twilio_api, knowledge):

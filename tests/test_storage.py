@@ -348,3 +348,18 @@ def test_the_command_line_never_creates_a_database(paths):
         ReportStore(create=False, env={}, **paths)
     assert not Path(paths["url"].removeprefix("sqlite:///")).exists()
     assert not paths["key_file"].exists()
+
+
+def test_threads_and_a_second_store_write_at_the_same_time(open_store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    first, second = open_store(), open_store()  # two stores: as the action server and the CLI would be
+
+    def write(i: int) -> str:
+        store = first if i % 2 else second
+        return store.save_report(answers(amount=f"{i}千"), channel="rest", sender=f"user-{i}").reference
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        references = list(pool.map(write, range(60)))
+    assert len(set(references)) == 60
+    assert {first.get_report(r).fields["amount"] for r in references} == {f"{i}千" for i in range(60)}
