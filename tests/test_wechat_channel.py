@@ -13,7 +13,6 @@ import base64
 import hashlib
 import itertools
 import json
-import os
 import secrets
 import struct
 import threading
