@@ -4,10 +4,24 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from .common import contact_line, knowledge, numbered, on_voice, warn_if_masked
+
+
+def _story_so_far(tracker: Tracker) -> list[EventType]:
+    """What the resident already told the checker answers the form's last question."""
+    case_text = tracker.get_slot("case_text")
+    return [SlotSet("report_story", case_text)] if case_text and not tracker.get_slot("report_story") else []
+
+
+def _start_report(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """The report form follows; say what it is for, unless it is already under way."""
+    if tracker.active_loop_name == "report_form":
+        return []
+    dispatcher.utter_message(response="utter_report_intro")
+    return _story_so_far(tracker)
 
 
 def _steps(situation: str, tracker: Tracker) -> str:
@@ -26,7 +40,7 @@ class ActionMoneyMovingNow(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(text="请先停下来，按下面做：\n" + _steps("money_moving_now", tracker))
         warn_if_masked(dispatcher, tracker)
-        return []
+        return _start_report(dispatcher, tracker)
 
 
 class ActionReportScammed(Action):
@@ -42,7 +56,7 @@ class ActionReportScammed(Action):
         warn_if_masked(dispatcher, tracker)
         if not on_voice(tracker):
             dispatcher.utter_message(text=knowledge().procedures.recovery_warning)
-        return []
+        return _start_report(dispatcher, tracker)
 
 
 class ActionExplainReporting(Action):
