@@ -37,7 +37,9 @@ _LIST_ITEM = re.compile(r"^\s*(?:[(（]\s*(\d{1,2})\s*[)）]|(\d{1,2})\s*[.、�
 _CIRCLED = {chr(0x2460 + i): i + 1 for i in range(20)}  # ① … ⑳
 _BULLET = re.compile(r"^\s*(?:[-•·*+]|>+)\s+")
 _MARKDOWN = re.compile(r"[*_`#~|]+")
-_BRACKETS = str.maketrans("", "", "〔〕【】")
+_BRACKETS = str.maketrans({"〔": None, "〕": None, "【": None, "】": None,
+                           # a remark in brackets is read as a clause of its own
+                           "（": "，", "）": "，", "(": "，", ")": "，"})
 _SENTENCE_END = "。！？；!?;"
 _CLAUSE_END = "，,：:"
 _END_MARK = {"！": "！", "!": "！", "？": "？", "?": "？"}  # everything else ends with 。
@@ -92,6 +94,7 @@ def _line(line: str) -> str:
 def _tidy(piece: str) -> str:
     """Drop dangling punctuation left where a link or emoji was; end with a full stop."""
     piece = re.sub(r"\s+", " ", piece)
+    piece = re.sub(r"([，,：:、])[，,：:、]+", r"\1", piece)
     piece = re.sub(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])", "", piece).strip(" ，,：:、")
     piece = re.sub(r"[，,：:、]+(?=[。！？；!?;])", "", piece)
     if not piece or not re.search(r"[\w\u4e00-\u9fff]", piece):
@@ -109,12 +112,14 @@ def _cut(sentence: str, max_chars: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for clause in clauses:
-        while len(clause) > max_chars:  # a clause with no comma at all: cut it hard
+        while len(clause) > max_chars:  # a clause with no comma: cut after 、 or a space if any
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(clause[:max_chars])
-            clause = clause[max_chars:]
+            soft = max(clause.rfind("、", 0, max_chars), clause.rfind(" ", 0, max_chars))
+            cut = soft + 1 if soft > max_chars // 3 else max_chars
+            pieces.append(clause[:cut])
+            clause = clause[cut:]
         if len(current) + len(clause) > max_chars and current:
             pieces.append(current)
             current = ""

@@ -182,7 +182,7 @@ class VoiceInput(InputChannel):
 
     @staticmethod
     def _xml(twiml: Any) -> HTTPResponse:
-        return response.text(str(twiml), content_type="text/xml")
+        return response.text(str(twiml), content_type="text/xml; charset=utf-8")
 
     def _guarded(self, handler: Callable[[Request], Awaitable[HTTPResponse]]) -> Callable[[Request], Awaitable[HTTPResponse]]:
         async def guarded(request: Request) -> HTTPResponse:
@@ -193,6 +193,10 @@ class VoiceInput(InputChannel):
                 return await handler(request)
             except BadRequest as error:
                 return response.text(str(error), status=400)
+            except Exception:
+                # Twilio would play an English error message; the caller hears 110/96110 instead.
+                logger.exception("Voice webhook %s failed.", request.path)
+                return self._xml(self.twiml.goodbye(self.spoken(self.texts.bot_error)))
 
         return guarded
 
