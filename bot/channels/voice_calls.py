@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 RECENT_UTTERANCES = 3
 
@@ -38,7 +38,7 @@ class InMemoryCallStore:
     """One process's calls. A call untouched for ``max_age`` seconds is dropped, so calls
     whose end Twilio never reported (no status callback configured) do not pile up."""
 
-    def __init__(self, max_age: float = 3 * 3600, clock=time.monotonic) -> None:
+    def __init__(self, max_age: float = 3 * 3600, clock: Callable[[], float] = time.monotonic) -> None:
         self._calls: dict[str, tuple[float, CallState]] = {}
         self._max_age = max_age
         self._clock = clock
