@@ -27,6 +27,7 @@ from bot.channels.voice_calls import InMemoryCallStore
 from bot.channels.voice_sms import TwilioSms
 from bot.channels.voice_texts import TEXTS_FILE, VoiceTextsError, load_voice_texts
 from bot.channels.voice_twiml import VoiceSettings
+from bot.sms import TwilioSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "twilio-test-token"
@@ -43,6 +44,14 @@ for _path in sorted((ROOT / "bot" / "domain").glob("*.yml")):
     _data = yaml.safe_load(_path.read_text(encoding="utf-8")) or {}
     DOMAIN.setdefault("intents", []).extend(_data.get("intents") or [])
     DOMAIN.setdefault("responses", {}).update(_data.get("responses") or {})
+
+
+@pytest.fixture
+def twilio_env(monkeypatch):
+    """No Twilio settings from the machine running the tests."""
+    for name in (AUTH_TOKEN_ENV, "FANZHA_TWILIO_ACCOUNT_SID", "FANZHA_TWILIO_FROM", "FANZHA_TWILIO_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
 def spoken(text: str) -> str:
@@ -339,8 +348,7 @@ async def test_without_public_url_the_request_url_is_signed():
     assert resp.status == 403
 
 
-async def test_without_the_auth_token_the_webhook_answers_503(monkeypatch):
-    monkeypatch.delenv(AUTH_TOKEN_ENV, raising=False)
+async def test_without_the_auth_token_the_webhook_answers_503(twilio_env):
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
     channel = VoiceChannel.from_credentials(credentials["bot.channels.voice.VoiceChannel"])  # starts
     bot = Bot()
@@ -353,8 +361,8 @@ async def test_without_the_auth_token_the_webhook_answers_503(monkeypatch):
     assert bot.received == []
 
 
-async def test_token_from_the_environment_is_used(monkeypatch):
-    monkeypatch.setenv(AUTH_TOKEN_ENV, TOKEN)
+async def test_token_from_the_environment_is_used(twilio_env):
+    twilio_env.setenv(AUTH_TOKEN_ENV, TOKEN)
     channel = VoiceChannel.from_credentials({"public_url": BASE})
     assert channel.validator is not None
     assert channel.validator.validate(BASE + WEBHOOK, {"CallSid": "CA1"},
@@ -466,9 +474,9 @@ async def test_an_unexpected_failure_still_gives_the_caller_110_and_96110():
 
 async def test_links_are_texted_when_sms_is_configured():
     http = RecordingTwilioHttp()
-    sms = TwilioSms("AC" + "0" * 32, TOKEN, "+8657100000001", http_client=http)
+    sms = TwilioSms(TwilioSettings("AC" + "0" * 32, TOKEN, "+8657100000001"), http_client=http)
     bot = Bot({}, default="官方说明在 https://www.mps.gov.cn/n2254314/ 请查看。")
-    line = Line(bot, sms=sms, sms_from="+8657100000001")
+    line = Line(bot, sms=sms)
     await line.call()
     root = await line.call(SpeechResult="在哪里看说明", Confidence="0.9")
     assert spoken(TEXTS.sms_sent) in said(root) and "mps" not in said(root)
@@ -600,11 +608,15 @@ def test_bad_settings_stop_the_start_naming_the_setting(settings, name):
         VoiceSettings.from_credentials(settings)
 
 
-def test_sms_needs_the_account_sid(monkeypatch):
+def test_links_are_texted_only_with_the_projects_sms_set_up(twilio_env):
+    monkeypatch = twilio_env
     monkeypatch.setenv(AUTH_TOKEN_ENV, TOKEN)
-    monkeypatch.delenv("FANZHA_TWILIO_ACCOUNT_SID", raising=False)
+    assert VoiceChannel.from_credentials({}).sms is None  # the auth token alone is the phone line's
+    monkeypatch.setenv("FANZHA_TWILIO_FROM", "+8657100000001")
     with pytest.raises(InvalidConfigException, match="FANZHA_TWILIO_ACCOUNT_SID"):
-        VoiceChannel.from_credentials({"sms_from": "+8657100000001"})
+        VoiceChannel.from_credentials({})
+    monkeypatch.setenv("FANZHA_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    assert isinstance(VoiceChannel.from_credentials({}).sms, TwilioSms)
 
 
 @pytest.mark.parametrize(

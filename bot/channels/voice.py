@@ -48,6 +48,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
+from bot.sms import SmsError, TwilioSettings
+
 from .masking import MaskingMixin, clean_text
 from .speech import speakable
 from .voice_callbacks import CallbackQueue, CallbackRequest, InMemoryCallbackQueue
@@ -59,7 +61,6 @@ from .voice_twiml import Twiml, VoiceSettings
 logger = logging.getLogger(__name__)
 
 AUTH_TOKEN_ENV = "FANZHA_TWILIO_AUTH_TOKEN"
-ACCOUNT_SID_ENV = "FANZHA_TWILIO_ACCOUNT_SID"
 MAX_BUTTONS = 9  # keys 1-9; 0 and * keep their menu meaning
 ENDED_CALL = {"completed", "busy", "failed", "no-answer", "canceled"}
 AGENT_TALKED = {"completed", "answered"}
@@ -94,16 +95,11 @@ class VoiceInput(InputChannel):
         token = os.environ.get(AUTH_TOKEN_ENV, "").strip() or None
         if token is None:
             logger.warning("Voice channel: %s is not set; its webhooks answer 503.", AUTH_TOKEN_ENV)
-        sms = None
-        if settings.sms_from:
-            account_sid = os.environ.get(ACCOUNT_SID_ENV, "").strip()
-            if not account_sid or token is None:
-                raise InvalidConfigException(
-                    f"credentials.yml, voice channel, 'sms_from': texting needs {ACCOUNT_SID_ENV} "
-                    f"and {AUTH_TOKEN_ENV} in the environment"
-                )
-            sms = TwilioSms(account_sid, token, settings.sms_from)
-        return cls(settings, token, sms=sms)
+        try:
+            twilio_sms = TwilioSettings.from_env()
+        except SmsError as error:
+            raise InvalidConfigException(f"voice channel: {error}") from None
+        return cls(settings, token, sms=TwilioSms(twilio_sms) if twilio_sms else None)
 
     def __init__(
         self,

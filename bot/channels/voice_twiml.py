@@ -33,7 +33,6 @@ class VoiceSettings:
     duty_number: str = ""  # E.164 number of the duty desk; empty: no transfer
     dial_timeout: int = 20  # seconds the duty desk may ring
     bot_timeout: float = 10.0  # Twilio gives up on a webhook after 15 s
-    sms_from: str = ""  # Twilio number that texts links; empty: links are left out
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "VoiceSettings":
@@ -77,10 +76,8 @@ class VoiceSettings:
                 raise _config_error(name, f"must be at least {low}")
         if not 1.0 <= self.bot_timeout <= 14.0:
             raise _config_error("bot_timeout", "must be from 1 to 14 seconds (Twilio waits 15)")
-        for name in ("duty_number", "sms_from"):
-            value = getattr(self, name)
-            if value and not _E164.match(value):
-                raise _config_error(name, f"'{value}' must be an E.164 number such as +8657112345678")
+        if self.duty_number and not _E164.match(self.duty_number):
+            raise _config_error("duty_number", f"'{self.duty_number}' must be an E.164 number such as +8657112345678")
 
 
 def _config_error(name: str, reason: str) -> InvalidConfigException:
