@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# System packages the browser tests need: Debian's Chromium (driven by Playwright, no browser
+# download) and CJK fonts so that screenshots show Chinese. Needs root; installs only what
+# is missing.
+set -euo pipefail
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "The browser tests need: ${missing[*]}. Install them as root: sudo $0" >&2
+    exit 1
+fi
+echo "Installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
