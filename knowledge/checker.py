@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 from .classifier import TypeClassifier
 from .loader import ORDINARY, FollowUp, Knowledge, default_knowledge
 from .amounts import parse_amount
-from .nlp import EntityHit, FlagHit, Lexicon, build_pipeline, load_lexicon
+from .nlp import CALM_HITS, FLAG_HITS, EntityHit, FlagHit, Lexicon, build_pipeline, load_lexicon
 
 RISK_LEVELS = ("high", "medium", "low", "none")
 RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "未发现"}
@@ -24,9 +24,11 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
-    own_flags: float = 1.5  # how far a type's own red flags move its score
+    own_flags: float = 0.5  # how far a type's own red flags move its score
     shared_flags: float = 0.5  # shared techniques typical of the type
-    against_ordinary: float = 1.5  # how far any red flag moves the ordinary score down
+    against_ordinary: float = 1.0  # how far any red flag moves the ordinary score down
+    ordinary_prior: float = 0.5  # log-odds added to ordinary: most texts people check are not scams
+    calm: float = 3.0  # how far calm signs (a warning, a plain notice) move the ordinary score up
     high: float = 0.9  # probability of a scam from which the risk is high …
     medium: float = 0.5  # … medium
     low: float = 0.35  # … low
@@ -74,7 +76,7 @@ class Checker:
                  weights: Weights = Weights(), classifier: TypeClassifier | None = None) -> None:
         self.knowledge = knowledge or default_knowledge()
         self.weights = weights
-        self.nlp, self.flags = build_pipeline(self.knowledge, lexicon or load_lexicon())
+        self.nlp, self.flags, self.calm = build_pipeline(self.knowledge, lexicon or load_lexicon())
         self.classifier = classifier or TypeClassifier(self.knowledge.examples)
         missing = set(self.knowledge.scam_types) - set(self.classifier.classes)
         if missing:
@@ -98,7 +100,13 @@ class Checker:
 
     def _decide(self, doc: Any, classifier_row: Sequence[float], confirmed: set[str]) -> Verdict:
         w = self.weights
-        hits = self.flags.find(doc.text)
+        hits = doc.user_data.get(FLAG_HITS)
+        if hits is None:
+            hits = self.flags.find(doc.text)
+        calm_hits = doc.user_data.get(CALM_HITS)
+        if calm_hits is None:
+            calm_hits = self.calm.find(doc.text)
+        calm = noisy_or({h.flag: h.weight for h in calm_hits}.values())
         own: dict[str, dict[str, float]] = {}  # type -> flag id -> weight
         shared: dict[str, float] = {}
         for hit in hits:
@@ -121,11 +129,11 @@ class Checker:
             score = math.log(max(float(p), 1e-6))
             if label == ORDINARY:
                 every_flag = list(shared.values()) + [v for flags in own.values() for v in flags.values()]
-                score -= w.against_ordinary * _noisy_or(every_flag)
+                score += w.ordinary_prior + w.calm * calm - w.against_ordinary * noisy_or(every_flag)
             else:
                 typical = self.knowledge.scam_types[label].shared_flags
-                score += w.own_flags * _noisy_or(own.get(label, {}).values())
-                score += w.shared_flags * _noisy_or(v for k, v in shared.items() if k in typical)
+                score += w.own_flags * noisy_or(own.get(label, {}).values())
+                score += w.shared_flags * noisy_or(v for k, v in shared.items() if k in typical)
             scores[label] = score
         posterior = _softmax(scores)
         p_scam = 1.0 - posterior.get(ORDINARY, 0.0)
@@ -133,7 +141,8 @@ class Checker:
             ((code, p) for code, p in posterior.items() if code != ORDINARY), key=lambda kv: -kv[1]
         )
         critical = any(h.severity == "critical" and h.scam_type is None for h in hits)
-        risk = self._risk(p_scam, bool(hits), critical)
+        rebutted = any(self.knowledge.calm_signs[h.flag].rebuts for h in calm_hits)
+        risk = self._risk(p_scam, bool(hits), critical, rebutted)
         top_code, top_p = ranked[0]
         scam_type = top_code if risk in ("high", "medium") else None
         follow_up: tuple[FollowUp, ...] = ()
@@ -154,9 +163,12 @@ class Checker:
             follow_up=follow_up,
         )
 
-    def _risk(self, p_scam: float, any_flag: bool, critical: bool) -> str:
+    def _risk(self, p_scam: float, any_flag: bool, critical: bool, rebutted: bool) -> str:
         w = self.weights
-        if (p_scam >= w.high and any_flag) or (critical and p_scam >= w.medium):
+        # A critical technique (safe account, screen sharing …) makes the risk high on its
+        # own, unless the text itself rebuts it ("都是诈骗", "不要共享屏幕"): then it is a
+        # warning, and the probabilities decide.
+        if (p_scam >= w.high and any_flag) or (critical and (p_scam >= w.medium or not rebutted)):
             return "high"
         if p_scam >= w.medium:
             return "medium"
@@ -165,7 +177,7 @@ class Checker:
         return "none"
 
 
-def _noisy_or(weights: Iterable[float]) -> float:
+def noisy_or(weights: Iterable[float]) -> float:
     """Evidence from several independent flags: 1 - Π(1 - w)."""
     remaining = 1.0
     for weight in weights:

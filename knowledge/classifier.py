@@ -18,7 +18,9 @@ from .loader import Example
 class TypeClassifier:
     """Predicts a probability for each scam type code and for ``ordinary``."""
 
-    def __init__(self, examples: Sequence[Example], alpha: float = 3e-5) -> None:
+    DEFAULT_ALPHA = 3e-5  # L2 strength, chosen by cross-validation (bench/tune_checker.py)
+
+    def __init__(self, examples: Sequence[Example], alpha: float = DEFAULT_ALPHA) -> None:
         if not examples:
             raise ValueError("the classifier needs labelled examples")
         # Characters carry most of the signal in Chinese: 1-3 grams catch 刷单, 安全账户, 解冻费.

@@ -54,6 +54,20 @@ class RedFlag:
 
 
 @dataclass(frozen=True)
+class CalmSign:
+    """A sign that a text warns about scams or is a plain notice (see calm_signs.yml)."""
+
+    id: str
+    label: str
+    weight: float
+    phrases: tuple[str, ...]
+    patterns: tuple[str, ...]
+    rebuts: bool = False  # rebuts the dangerous request itself: may calm a critical technique
+    severity: str = "calm"
+    scam_type: None = None
+
+
+@dataclass(frozen=True)
 class FollowUp:
     ask: str
     voice: str
@@ -156,6 +170,7 @@ class Knowledge:
     procedures: Procedures
     faqs: dict[str, Faq]
     examples: tuple[Example, ...] = field(repr=False)
+    calm_signs: dict[str, CalmSign] = field(default_factory=dict)  # signs of a warning or a plain notice
 
     def flag(self, flag_id: str, scam_type: str | None = None) -> RedFlag | None:
         """A type's own flag, or a shared one."""
@@ -293,6 +308,23 @@ def load_shared_flags(path: Path) -> dict[str, RedFlag]:
             raise item.fail("id", f"duplicate flag id '{flag.id}'")
         flags[flag.id] = flag
     return flags
+
+
+def load_calm_signs(path: Path, shared: dict[str, RedFlag]) -> dict[str, CalmSign]:
+    """Signs that a text warns about scams or is a plain notice (red-flag fields, no severity)."""
+    reader = _read_yaml(path)
+    signs: dict[str, CalmSign] = {}
+    for item in reader.items("calm_signs"):
+        if "severity" in item.data:
+            raise item.fail("severity", "a calm sign has no severity")
+        rebuts = item.data.get("rebuts", False)
+        if not isinstance(rebuts, bool):
+            raise item.fail("rebuts", "must be true or false")
+        flag = _red_flag(item, scam_type=None)
+        if flag.id in signs or flag.id in shared:
+            raise item.fail("id", f"duplicate id '{flag.id}' (calm signs and shared flags share one namespace)")
+        signs[flag.id] = CalmSign(flag.id, flag.label, flag.weight, flag.phrases, flag.patterns, rebuts)
+    return signs
 
 
 def load_scam_type(path: Path, shared: dict[str, RedFlag]) -> ScamType:
@@ -453,6 +485,7 @@ def load_examples(path: Path, labels: set[str]) -> list[Example]:
 def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     """Read every knowledge file; raise KnowledgeError naming the first problem."""
     shared = load_shared_flags(directory / "red_flags.yml")
+    calm_signs = load_calm_signs(directory / "calm_signs.yml", shared)
     type_files = sorted((directory / "scam_types").glob("*.yml"))
     if not type_files:
         raise KnowledgeError(directory / "scam_types", "(folder)", "no scam type files")
@@ -469,6 +502,7 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         procedures=procedures,
         faqs=load_faqs(directory / "faq.yml"),
         examples=tuple(examples),
+        calm_signs=calm_signs,
     )
 
 

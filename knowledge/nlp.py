@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .amounts import find_amounts
-from .loader import KNOWLEDGE_DIR, Knowledge, KnowledgeError, RedFlag, parse_yaml
+from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, RedFlag, parse_yaml
 
 # Full-width ASCII and the ideographic space, folded one character for one character so
 # that offsets into the normalised text are offsets into the original.
@@ -50,7 +50,7 @@ class FlagHit:
     start: int
     end: int
     weight: float
-    severity: str
+    severity: str  # critical, major or minor; "calm" for a calm sign
     scam_type: str | None  # None for a technique shared by every type
 
 
@@ -64,10 +64,10 @@ class EntityHit:
 
 
 class FlagMatcher:
-    """Finds every red flag of every type in a text, with exact spans."""
+    """Finds every red flag of every type (or every calm sign) in a text, with exact spans."""
 
-    def __init__(self, flags: Iterable[RedFlag]) -> None:
-        self._flags: list[tuple[RedFlag, re.Pattern[str]]] = []
+    def __init__(self, flags: Iterable[RedFlag | CalmSign]) -> None:
+        self._flags: list[tuple[RedFlag | CalmSign, re.Pattern[str]]] = []
         for flag in flags:
             parts = [re.escape(fold(p)) for p in sorted(flag.phrases, key=len, reverse=True)]
             parts += [f"(?:{p})" for p in flag.patterns]
@@ -164,37 +164,53 @@ class JiebaTokenizer:
         from spacy.tokens import Doc
         from spacy.util import get_words_and_spaces
 
+        found = regex_entities(text)
         words: list[str] = []
         position = 0
-        for start, end in _whole_spans(text):
+        for start, end, _ in found:
             if start < position:
                 continue
-            words.extend(w for w in self.segmenter.cut(text[position:start]) if w)
+            words.extend(self._cut(text[position:start]))
             words.append(text[start:end])
             position = end
-        words.extend(w for w in self.segmenter.cut(text[position:]) if w)
+        words.extend(self._cut(text[position:]))
         words, spaces = get_words_and_spaces(words, text)
-        return Doc(self.vocab, words=words, spaces=spaces)
+        doc = Doc(self.vocab, words=words, spaces=spaces)
+        doc.user_data[REGEX_ENTITIES] = found
+        return doc
+
+    def _cut(self, text: str) -> list[str]:
+        # Without the HMM, text outside the vocabulary falls into single characters (as
+        # spaCy's "char" segmenter does), which is several times faster and loses nothing.
+        return [w for w in self.segmenter.cut(text, HMM=False) if w] if text else []
 
 
-def _whole_spans(text: str) -> list[tuple[int, int]]:
-    """Amounts, phone numbers and links: kept as single tokens."""
-    spans = [(s, e) for s, e, _ in find_amounts(text)]
-    spans += [m.span() for m in PHONE.finditer(text)]
-    spans += [m.span() for m in URL.finditer(text)]
+REGEX_ENTITIES = "fanzha_regex_entities"  # Doc.user_data key: [(start, end, label)]
+FLAG_HITS = "fanzha_flag_hits"  # Doc.user_data key: [FlagHit]
+CALM_HITS = "fanzha_calm_hits"  # Doc.user_data key: [FlagHit] for calm signs
+
+
+def regex_entities(text: str) -> list[tuple[int, int, str]]:
+    """Amounts, phone numbers and links, by position; each is kept as one token."""
+    found = [(s, e, "amount") for s, e, _ in find_amounts(text)]
+    found += [(*m.span(), "phone_number") for m in PHONE.finditer(text)]
+    found += [(*m.span(), "url") for m in URL.finditer(text)]
     trimmed = []
-    for start, end in spans:  # an amount pattern may take in a space before the number
+    for start, end, label in found:  # an amount pattern may take in a space before the number
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
         if end > start:
-            trimmed.append((start, end))
+            trimmed.append((start, end, label))
     return sorted(trimmed)
 
 
-def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> Any:
-    """Blank Chinese spaCy pipeline: jieba tokens, lexicon entities, regex entities, red flags."""
+def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMatcher, FlagMatcher]:
+    """Blank Chinese spaCy pipeline: jieba tokens, lexicon entities, regex entities, red flags.
+
+    Returns the pipeline, the red-flag matcher and the calm-sign matcher.
+    """
     spacy = _import_spacy()
     from spacy.language import Language
     from spacy.tokens import Span
@@ -203,6 +219,7 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> Any:
     flags = FlagMatcher(
         [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values())
     )
+    calm = FlagMatcher(knowledge.calm_signs.values())
     nlp = spacy.blank("zh")
     # Our own terms are the dictionary, so the entity ruler sees them as whole tokens.
     vocabulary = flags.words() | set(lexicon.platforms) | set(lexicon.organizations)
@@ -221,12 +238,10 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> Any:
     if not Language.has_factory("fanzha_regex_entities"):
 
         @Language.component("fanzha_regex_entities")
-        def regex_entities(doc: Any) -> Any:
+        def add_regex_entities(doc: Any) -> Any:
             spans = list(doc.ents)
-            found = [(s, e, "amount") for s, e, _ in find_amounts(doc.text)]
-            found += [(m.start(), m.end(), "phone_number") for m in PHONE.finditer(doc.text)]
-            found += [(m.start(), m.end(), "url") for m in URL.finditer(doc.text)]
-            for start, end, label in found:
+            found = doc.user_data.get(REGEX_ENTITIES)
+            for start, end, label in regex_entities(doc.text) if found is None else found:
                 span = doc.char_span(start, end, label=label, alignment_mode="expand")
                 if span is not None:
                     spans.append(span)
@@ -237,13 +252,16 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> Any:
 
     @Language.component("fanzha_red_flags")
     def red_flags(doc: Any) -> Any:
+        hits = flags.find(doc.text)
+        doc.user_data[FLAG_HITS] = hits
+        doc.user_data[CALM_HITS] = calm.find(doc.text)
         doc.spans["red_flags"] = [
             Span(doc, span.start, span.end, label=hit.flag)
-            for hit in flags.find(doc.text)
+            for hit in hits
             if (span := doc.char_span(hit.start, hit.end, alignment_mode="expand")) is not None
         ]
         return doc
 
     nlp.add_pipe("fanzha_red_flags")
     nlp.get_pipe("fanzha_red_flags")  # registered per pipeline: each closes over its own flags
-    return nlp, flags
+    return nlp, flags, calm

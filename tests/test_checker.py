@@ -36,12 +36,22 @@ ORDINARY = [
     "本月话费账单：套餐费58元，流量费0元，合计58元，已从您的账户余额扣除。",
     "社区通知：本周六上午9点在社区活动室开展反诈宣传讲座，欢迎居民参加。",
     "老王，明天下午三点的会改到会议室B，记得带上季度报表。",
+    "周五的部门例会改成线上开，用腾讯会议，会议号下班前发到群里。",
+]
+
+# Anti-fraud publicity names the dangerous techniques, and rebuts them.
+WARNINGS = [
+    "【某区公安分局】接到“公检法”电话要你把存款转进安全账户的，都是诈骗，请直接挂断拨打110。",
+    "社区网格员在群里提醒：自称电商客服让你开屏幕共享办退款的，一律是骗局，千万别信。",
+    "【某银行】温馨提示：本行工作人员不会索要您的短信验证码，也不会让您下载会议软件办理业务。",
 ]
 
 
 def test_training_examples_do_not_contain_these_texts(knowledge):
-    trained = {e.text for e in knowledge.examples}
-    assert not trained & ({t for _, t in SCAMS} | set(ORDINARY))
+    from bench.dataset import near_duplicates
+
+    mine = [t for _, t in SCAMS] + ORDINARY + WARNINGS
+    assert not near_duplicates(mine, [e.text for e in knowledge.examples], threshold=0.5)
 
 
 @pytest.mark.parametrize("code, text", SCAMS, ids=[c for c, _ in SCAMS])
@@ -57,6 +67,20 @@ def test_ordinary_messages_stay_calm(checker, text):
     verdict = checker.check(text)
     assert verdict.risk in ("none", "low"), (verdict.risk, verdict.red_flags)
     assert verdict.scam_type is None
+
+
+@pytest.mark.parametrize("text", WARNINGS)
+def test_warnings_about_scams_stay_calm(checker, text):
+    verdict = checker.check(text)
+    assert verdict.red_flags, "the warning does name a red flag"
+    assert verdict.risk in ("none", "low"), (verdict.risk, verdict.scam_probability)
+
+
+def test_a_critical_request_is_high_even_with_a_polite_warning_attached(checker):
+    # Scam messages copy the boilerplate of real notices; that must not calm a safe-account request.
+    verdict = checker.check("【某某银行】系统检测到您的账户有风险，请马上把余额转入我行安全账户保管，谨防诈骗。")
+    assert verdict.risk == "high", (verdict.risk, verdict.scam_probability)
+    assert any(h.flag == "safe_account" for h in verdict.red_flags)
 
 
 def test_red_flag_spans_are_exact(checker):
@@ -138,6 +162,31 @@ def test_a_malformed_file_names_file_field_and_reason(tmp_path, breakage, field)
     with pytest.raises(KnowledgeError) as caught:
         load_knowledge(copy)
     assert caught.value.path.endswith("shuadan.yml")
+    assert caught.value.field == field
+    assert caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "breakage, field",
+    [
+        (lambda d: d["calm_signs"][0].update(weight=2), "calm_signs[0].weight"),
+        (lambda d: d["calm_signs"][0].update(rebuts="yes"), "calm_signs[0].rebuts"),
+        (lambda d: d["calm_signs"][0].update(severity="critical"), "calm_signs[0].severity"),
+        (lambda d: d["calm_signs"][1].update(id=d["calm_signs"][0]["id"]), "calm_signs[1].id"),
+    ],
+)
+def test_a_malformed_calm_signs_file_names_field_and_reason(tmp_path, breakage, field):
+    import yaml
+
+    copy = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    path = copy / "calm_signs.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    breakage(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(copy)
+    assert caught.value.path.endswith("calm_signs.yml")
     assert caught.value.field == field
     assert caught.value.reason
 
