@@ -7,11 +7,14 @@ from typing import Iterable
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.storage import ReportStore
 from knowledge.checker import Checker
 from knowledge.loader import Knowledge, default_knowledge
 from knowledge.privacy import contains_mask
 
 VOICE_CHANNELS = {"voice"}
+# The reference number of the report stored last in this conversation.
+REFERENCE = "report_reference"
 
 
 def knowledge() -> Knowledge:
@@ -21,6 +24,12 @@ def knowledge() -> Knowledge:
 @lru_cache(maxsize=1)
 def checker() -> Checker:
     return Checker(knowledge())
+
+
+@lru_cache(maxsize=1)
+def report_store() -> ReportStore:
+    """One store per action-server process (FANZHA_DATABASE_URL or data/fanzha.db)."""
+    return ReportStore()
 
 
 def on_voice(tracker: Tracker) -> bool:

@@ -6,7 +6,6 @@ understanding an answer is knowledge.report_answers; storing it is bot.storage.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -14,18 +13,18 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.storage import ABANDONED, FINISHED, ReportStore, StorageError
+from bot.storage import ABANDONED, FINISHED, StorageError
 from knowledge.case_summary import TEXT, VOICE, build_case_texts, field_keys, is_given
 from knowledge.report_answers import understand
 
-from .common import contact_line, knowledge, numbered, on_voice, warn_if_masked
+from .common import REFERENCE, contact_line, knowledge, numbered, on_voice, report_store, warn_if_masked
+from .sms import offer_sms
 
 logger = logging.getLogger(__name__)
 
 FORM = "report_form"
 SLOT_PREFIX = "report_"
 REASKED = "report_reasked"
-REFERENCE = "report_reference"
 
 
 def slot_name(key: str) -> str:
@@ -40,12 +39,6 @@ def collected_fields(tracker: Tracker) -> dict[str, Any]:
 def cleared_slots() -> list[EventType]:
     """Forget the answers once stored, so a second report starts empty."""
     return [SlotSet(slot_name(key), None) for key in field_keys(knowledge())] + [SlotSet(REASKED, None)]
-
-
-@lru_cache(maxsize=1)
-def report_store() -> ReportStore:
-    """One store per action-server process (FANZHA_DATABASE_URL or data/fanzha.db)."""
-    return ReportStore()
 
 
 def _channel_kind(tracker: Tracker) -> str:
@@ -109,7 +102,7 @@ class ActionSubmitReport(Action):
         dispatcher.utter_message(response="utter_report_evidence", evidence=evidence)
         dispatcher.utter_message(text=texts.recovery_warning)
         dispatcher.utter_message(text=contact_line("police_110", tracker))
-        return [*cleared_slots(), SlotSet(REFERENCE, reference)]
+        return [*cleared_slots(), SlotSet(REFERENCE, reference), *offer_sms(dispatcher, reference)]
 
 
 class ActionAbandonReport(Action):

@@ -7,7 +7,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import report_form
+from actions import common
 from actions.report_form import ActionAbandonReport, ActionSubmitReport, ValidateReportForm
 from bot.storage import ReportStore
 from knowledge.case_summary import SKIPPED, field_keys
@@ -25,10 +25,10 @@ def store(tmp_path, monkeypatch) -> Iterator[ReportStore]:
     """Reports go to a database of the test's own; the action server's store is rebuilt."""
     monkeypatch.setenv("FANZHA_DATABASE_URL", f"sqlite:///{tmp_path / 'reports.db'}")
     monkeypatch.setenv("FANZHA_REPORT_KEY", _key())
-    report_form.report_store.cache_clear()
-    yield report_form.report_store()
-    report_form.report_store().close()
-    report_form.report_store.cache_clear()
+    common.report_store.cache_clear()
+    yield common.report_store()
+    common.report_store().close()
+    common.report_store.cache_clear()
 
 
 def _key() -> str:
@@ -155,10 +155,10 @@ async def test_a_report_that_cannot_be_stored_is_not_claimed_saved(tmp_path, mon
     # The database "file" is a folder: SQLite cannot open it.
     monkeypatch.setenv("FANZHA_DATABASE_URL", f"sqlite:///{tmp_path}")
     monkeypatch.setenv("FANZHA_REPORT_KEY", _key())
-    report_form.report_store.cache_clear()
+    common.report_store.cache_clear()
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitReport().run(dispatcher, finished(_answers()), DOMAIN)
-    report_form.report_store.cache_clear()
+    common.report_store.cache_clear()
     assert slot_events(events)["report_reference"] is None
     assert any(m.get("response") == "utter_report_not_saved" for m in dispatcher.messages)
     assert "110" in texts(dispatcher)  # the summary and 110 are still given
@@ -181,3 +181,77 @@ async def test_stopping_before_any_answer_stores_nothing(store: ReportStore) -> 
     events = await ActionAbandonReport().run(dispatcher, finished({}, text="算了"), DOMAIN)
     assert slot_events(events)["report_reference"] is None
     assert [m.get("response") for m in dispatcher.messages] == ["utter_report_stopped"]
+
+
+@pytest.fixture()
+def sms_set_up(twilio_api, monkeypatch) -> str:
+    from tests.fake_twilio import FROM, SID, TOKEN
+
+    monkeypatch.setenv("FANZHA_TWILIO_ACCOUNT_SID", SID)
+    monkeypatch.setenv("FANZHA_TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("FANZHA_TWILIO_FROM", FROM)
+    monkeypatch.setenv("FANZHA_TWILIO_API_BASE", twilio_api)
+    return twilio_api
+
+
+def replying(text: str, intent: str, slots: dict[str, Any]) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"}]
+    return Tracker("resident", slots, latest, events, False, None, {}, "action_listen")
+
+
+async def test_without_twilio_no_sms_is_offered(store: ReportStore, monkeypatch) -> None:
+    for name in ("FANZHA_TWILIO_ACCOUNT_SID", "FANZHA_TWILIO_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitReport().run(dispatcher, finished(_answers()), DOMAIN)
+    assert "sms_offered" not in slot_events(events)
+    assert all(m.get("response") != "utter_offer_sms" for m in dispatcher.messages)
+
+
+async def test_the_summary_goes_by_sms_to_the_number_given(store: ReportStore, sms_set_up) -> None:
+    from actions.sms import ActionSendSummarySms
+    from tests.fake_twilio import FakeTwilio
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitReport().run(dispatcher, finished(_answers()), DOMAIN)
+    slots = slot_events(events)
+    assert slots["sms_offered"] is True
+    assert dispatcher.messages[-1]["response"] == "utter_offer_sms"
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionSendSummarySms().run(dispatcher, replying("发到138 1234 5678吧", "inform", slots), DOMAIN)
+    assert slot_events(events)["sms_offered"] is False
+    [sent] = FakeTwilio.received
+    assert sent["form"]["To"] == "+8613812345678"
+    assert slots["report_reference"] in sent["form"]["Body"]
+    assert dispatcher.messages[0]["response"] == "utter_sms_sent"
+    assert dispatcher.messages[0]["number"] == "+86138****5678"
+
+
+async def test_no_thanks_sends_nothing(store: ReportStore, sms_set_up) -> None:
+    from actions.sms import ActionSendSummarySms
+    from tests.fake_twilio import FakeTwilio
+
+    slots = {"sms_offered": True, "report_reference": "FZ-20261122-7K3Q"}
+    dispatcher = CollectingDispatcher()
+    events = await ActionSendSummarySms().run(dispatcher, replying("不用了", "deny", slots), DOMAIN)
+    assert slot_events(events)["sms_offered"] is False
+    assert FakeTwilio.received == []
+    # "Yes" without a number: ask for the number, keep the offer open.
+    dispatcher = CollectingDispatcher()
+    events = await ActionSendSummarySms().run(dispatcher, replying("好的", "affirm", slots), DOMAIN)
+    assert "sms_offered" not in slot_events(events)
+    assert dispatcher.messages[0]["response"] == "utter_ask_sms_number"
+
+
+async def test_a_refused_sms_is_reported_with_the_reference(store: ReportStore, sms_set_up, monkeypatch) -> None:
+    from actions.sms import ActionSendSummarySms
+
+    events = await ActionSubmitReport().run(CollectingDispatcher(), finished(_answers()), DOMAIN)
+    slots = slot_events(events)
+    monkeypatch.setenv("FANZHA_TWILIO_AUTH_TOKEN", "wrong-token")
+    dispatcher = CollectingDispatcher()
+    await ActionSendSummarySms().run(dispatcher, replying("13812345678", "inform", slots), DOMAIN)
+    assert dispatcher.messages[0]["response"] == "utter_sms_failed"
+    assert dispatcher.messages[0]["reference"] == slots["report_reference"]
