@@ -66,6 +66,12 @@ class VerdictWording:
 
 
 @dataclass(frozen=True)
+class QuizWording:
+    scam_answer: str
+    ordinary_answer: str
+
+
+@dataclass(frozen=True)
 class HandoutWording:
     general_title: str
     type_title: str  # {name}
@@ -90,6 +96,7 @@ class Outreach:
     quiz: tuple[QuizQuestion, ...]
     verdict: VerdictWording
     handout: HandoutWording
+    quiz_wording: QuizWording
     source: Source
 
     def scenario(self, key: str) -> Scenario:
@@ -186,7 +193,7 @@ def _contact_ids(reader: _Reader, key: str, kb: Knowledge) -> tuple[str, ...]:
     return ids
 
 
-def load_wording(path: Path, kb: Knowledge) -> tuple[VerdictWording, HandoutWording, Source]:
+def load_wording(path: Path, kb: Knowledge) -> tuple[VerdictWording, HandoutWording, QuizWording, Source]:
     reader = _read_yaml(path)
     verdict = reader.child("verdict")
     count = verdict.data.get("general_advice_count")
@@ -194,6 +201,7 @@ def load_wording(path: Path, kb: Knowledge) -> tuple[VerdictWording, HandoutWord
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(general):
         raise verdict.fail("general_advice_count", f"must be a whole number from 1 to {len(general)}")
     handout = reader.child("handout")
+    quiz = reader.child("quiz")
     app = handout.ident("app_contact")
     if app not in kb.contacts:
         raise handout.fail("app_contact", f"unknown contact '{app}' (see knowledge/contacts.yml)")
@@ -221,6 +229,7 @@ def load_wording(path: Path, kb: Knowledge) -> tuple[VerdictWording, HandoutWord
             qr_caption=handout.text("qr_caption"),
             source_label=handout.text("source_label"),
         ),
+        QuizWording(scam_answer=quiz.text("scam_answer"), ordinary_answer=quiz.text("ordinary_answer")),
         _source(reader),
     )
 
@@ -228,12 +237,13 @@ def load_wording(path: Path, kb: Knowledge) -> tuple[VerdictWording, HandoutWord
 def load_outreach(directory: Path = KNOWLEDGE_DIR, kb: Knowledge | None = None) -> Outreach:
     """Read the outreach files; raise KnowledgeError naming the first problem."""
     kb = kb or default_knowledge()
-    verdict, handout, source = load_wording(directory / "outreach.yml", kb)
+    verdict, handout, quiz_wording, source = load_wording(directory / "outreach.yml", kb)
     return Outreach(
         scenarios=load_scenarios(directory / "scenarios", kb),
         quiz=load_quiz(directory / "quiz.yml", kb),
         verdict=verdict,
         handout=handout,
+        quiz_wording=quiz_wording,
         source=source,
     )
 
