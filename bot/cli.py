@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.report_cli import add_report_commands
 
     add_report_commands(commands)
+    from bot.agent_cli import add_agent_commands
+
+    add_agent_commands(commands)
+
+    from bot.outreach_cli import add_demo_commands
+
+    add_demo_commands(commands)
     return parser
 
 
