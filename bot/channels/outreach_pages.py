@@ -120,7 +120,7 @@ class Pages:
 
     # --- handouts ------------------------------------------------------------------------
 
-    def _handout(self, title: str, sections: list[str], sources: list[str]) -> bytes:
+    def _handout(self, title: str, sections: list[str], sources: list[str], side: str = "") -> bytes:
         wording = self.outreach.handout
         numbers = self._numbers()
         app = self.kb.contacts[wording.app_contact]
@@ -128,7 +128,7 @@ class Pages:
             "handout.html",
             title=escape(title),
             sections="\n".join(sections),
-            numbers=numbers,
+            numbers=numbers + side,
             app=f"<p class=\"app\"><b>{escape(app.name)}</b>：{escape(app.voice)}</p>",
             qr=self.qr,
             qr_caption=escape(wording.qr_caption),
@@ -148,7 +148,7 @@ class Pages:
     @staticmethod
     def _section(title: str, items: tuple[str, ...] | list[str], kind: str = "ul", cls: str = "") -> str:
         lines = "".join(f"<li>{escape(item)}</li>" for item in items)
-        attr = f' class="{cls}"' if cls else ""
+        attr = f' class="h-{cls}"' if cls else ""
         return f"<section{attr}><h2>{escape(title)}</h2><{kind}>{lines}</{kind}></section>"
 
     def general_handout(self) -> bytes:
@@ -170,13 +170,13 @@ class Pages:
         scam = self.kb.scam_types[code]
         sections = [
             f'<p class="lead">{escape(scam.description)}</p>',
-            f'<p class="official">{escape(scam.official_line)}</p>',
+            f'<p class="h-official">{escape(scam.official_line)}</p>',
             self._section(wording.stages_title, scam.stages, "ol", "stages"),
             self._section(wording.flags_title, [f.label for f in scam.red_flags], "ul", "flags"),
             self._section(wording.advice_title, scam.advice_not_paid, "ol", "advice"),
-            self._section(wording.paid_title, self.kb.procedures.situations["already_paid"].voice, "ol", "paid"),
         ]
+        paid = self._section(wording.paid_title, self.kb.procedures.situations["already_paid"].voice, "ol", "paid")
         return self._handout(
             wording.type_title.format(name=scam.name), sections,
-            [f"{scam.source.publisher}《{scam.source.title}》（{scam.source.date}）"],
+            [f"{scam.source.publisher}《{scam.source.title}》（{scam.source.date}）"], side=paid,
         )

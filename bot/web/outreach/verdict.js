@@ -33,10 +33,13 @@ window.fanzhaVerdict = (function () {
     parts.headline.textContent = verdict.headline;
     if (parts.official) parts.official.textContent = verdict.official_line;
     const flags = verdict.flags.slice().sort((a, b) => (b.new - a.new) || (a.start - b.start));
+    // What this step found, with its reason; what earlier steps found, as short quotes.
     parts.flags.replaceChildren(...flags.map((flag) => {
-      const item = el("li", flag.new ? "new" : "");
+      const item = el("li", flag.new ? "new" : "old");
       item.dataset.flag = flag.flag;
-      item.append(el("q", "", flag.text), " " + flag.label);
+      item.append(el("q", "", flag.text));
+      if (flag.new) item.append(" " + flag.label);
+      else item.title = flag.label;
       return item;
     }));
     if (parts.advice) parts.advice.replaceChildren(...verdict.advice.map((line) => el("li", "", line)));
