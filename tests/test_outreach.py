@@ -314,6 +314,27 @@ async def test_handouts_carry_the_knowledge_and_a_qr_code_of_the_configured_chat
         assert escape(line) in handout.text
 
 
+async def test_rasa_mounts_the_channel_from_credentials_yml(monkeypatch, tmp_path, outreach):
+    """The project's credentials.yml entry, loaded and mounted the way `rasa run` does it."""
+    from rasa.core.channels.channel import register
+    from rasa.core.run import create_http_input_channels
+
+    from bot.channels.outreach import OutreachChannel
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("FANZHA_PUBLIC_URL", raising=False)
+    entry = (ROOT / "credentials.yml").read_text(encoding="utf-8").split("bot.channels.outreach.OutreachChannel:")[1]
+    only_ours = tmp_path / "credentials.yml"
+    only_ours.write_text("bot.channels.outreach.OutreachChannel:" + entry.split("\n\n")[0] + "\n", encoding="utf-8")
+    channels = create_http_input_channels(None, str(only_ours))
+    assert [type(c) for c in channels] == [OutreachChannel]
+    assert channels[0].public_url == "http://127.0.0.1:5005"
+    app = Sanic(f"outreach_rasa_{uuid.uuid4().hex}")
+    register(channels, app, route="/webhooks/")
+    _, resp = await app.asgi_client.get("/demo")
+    assert resp.status == 200 and all(s.title in resp.text for s in outreach.scenarios.values())
+
+
 def test_the_qr_address_comes_from_credentials_then_the_environment(monkeypatch, checker):
     from bot.channels.outreach import OutreachChannel
 
