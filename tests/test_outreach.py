@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import segno
+import yaml
 from sanic import Sanic
 
 from knowledge.loader import KNOWLEDGE_DIR, KnowledgeError
@@ -323,9 +324,10 @@ async def test_rasa_mounts_the_channel_from_credentials_yml(monkeypatch, tmp_pat
     from tests.conftest import ROOT
 
     monkeypatch.delenv("FANZHA_PUBLIC_URL", raising=False)
-    entry = (ROOT / "credentials.yml").read_text(encoding="utf-8").split("bot.channels.outreach.OutreachChannel:")[1]
+    name = "bot.channels.outreach.OutreachChannel"
+    entry = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))[name]
     only_ours = tmp_path / "credentials.yml"
-    only_ours.write_text("bot.channels.outreach.OutreachChannel:" + entry.split("\n\n")[0] + "\n", encoding="utf-8")
+    only_ours.write_text(yaml.safe_dump({name: entry}), encoding="utf-8")
     channels = create_http_input_channels(None, str(only_ours))
     assert [type(c) for c in channels] == [OutreachChannel]
     assert channels[0].public_url == "http://127.0.0.1:5005"
