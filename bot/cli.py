@@ -94,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fanzha", description="反诈助手 fanzha")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("text", nargs="*", help="the text (or read from standard input)")
     check.add_argument("--jsonl", action="store_true", help='read {"id","text"} lines, write one verdict per line')
     check.set_defaults(func=cmd_check)
+    if check_only:  # the other commands' modules (storage, crypto …) take a noticeable time to import
+        return parser
 
     from bot.report_cli import add_report_commands
 
@@ -117,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(check_only=argv[:1] == ["check"]).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     return handler(args)
 

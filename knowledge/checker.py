@@ -70,14 +70,15 @@ class Verdict:
 
 
 class Checker:
-    """Build once (≈1–2 s), then call :meth:`check` or :meth:`check_many`."""
+    """Build once (about a second with the classifier cache warm), then call :meth:`check`
+    or :meth:`check_many`."""
 
     def __init__(self, knowledge: Knowledge | None = None, lexicon: Lexicon | None = None,
                  weights: Weights = Weights(), classifier: TypeClassifier | None = None) -> None:
         self.knowledge = knowledge or default_knowledge()
         self.weights = weights
         self.nlp, self.flags, self.calm = build_pipeline(self.knowledge, lexicon or load_lexicon())
-        self.classifier = classifier or TypeClassifier(self.knowledge.examples)
+        self.classifier = classifier or TypeClassifier.cached(self.knowledge.examples)
         missing = set(self.knowledge.scam_types) - set(self.classifier.classes)
         if missing:
             raise ValueError(f"no training examples for scam types: {', '.join(sorted(missing))}")

@@ -207,15 +207,94 @@ def test_amount_entities_have_exact_spans(checker):
         assert text[e.start : e.end] == e.text
 
 
-def test_checker_start_does_not_import_tensorflow():
-    """spaCy's thinc would import TensorFlow (seconds) unless the checker keeps it out."""
+def test_checker_start_imports_neither_tensorflow_nor_scikit_learn(tmp_path):
+    """spaCy's thinc would import TensorFlow (seconds) unless the checker keeps it out; with a
+    warm classifier cache, scikit-learn is not needed either."""
+    import os
     import subprocess
     import sys
 
     code = (
         "import sys; from knowledge.checker import Checker; Checker().check('转到安全账户'); "
-        "print('tensorflow' in sys.modules); import thinc.compat; print(thinc.compat.has_tensorflow)"
+        "print('tensorflow' in sys.modules, 'sklearn' in sys.modules); "
+        "import thinc.compat; print(thinc.compat.has_tensorflow)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False"]
+    env = {**os.environ, "FANZHA_CHECKER_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+            for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert runs[0].stdout.split() == ["False", "True", "False"]  # cold: the classifier is trained
+    assert runs[1].stdout.split() == ["False", "False", "False"]  # warm: read from the cache
+
+
+# --- the classifier and its cache -------------------------------------------------------
+
+
+def _few_examples(knowledge, per_label=6):
+    chosen, seen = [], {}
+    for e in knowledge.examples:
+        if seen.get(e.label, 0) < per_label:
+            chosen.append(e)
+            seen[e.label] = seen.get(e.label, 0) + 1
+    return chosen
+
+
+def test_character_ngrams_match_scikit_learn(knowledge):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from knowledge.classifier import CharNgrams
+
+    texts = [e.text for e in knowledge.examples[:400]]
+    ours, matrix = CharNgrams.fit(texts)
+    theirs = TfidfVectorizer(analyzer="char", ngram_range=CharNgrams.NGRAMS, sublinear_tf=True)
+    expected = theirs.fit_transform(texts)
+    assert ours.vocabulary == theirs.vocabulary_
+    assert abs(matrix - expected).max() < 1e-12
+    unseen = [t for _, t in SCAMS] + ORDINARY + ["", "  ", "AB  c\n\n d", "\x00x"]
+    assert abs(ours.transform(unseen) - theirs.transform(unseen)).max() < 1e-12
+
+
+def test_probabilities_match_scikit_learn(knowledge):
+    from sklearn.linear_model import SGDClassifier
+
+    from knowledge.classifier import CharNgrams, TypeClassifier
+
+    examples = _few_examples(knowledge, 20)
+    ours = TypeClassifier(examples)
+    features, matrix = CharNgrams.fit([e.text for e in examples])
+    model = SGDClassifier(alpha=TypeClassifier.DEFAULT_ALPHA, **TypeClassifier.MODEL)
+    model.fit(matrix, [e.label for e in examples])
+    unseen = [t for _, t in SCAMS] + ORDINARY
+    assert ours.classes == list(model.classes_)
+    assert abs(ours.predict_proba(unseen) - model.predict_proba(features.transform(unseen))).max() < 1e-9
+
+
+def test_classifier_cache_round_trip_and_repair(knowledge, tmp_path):
+    from knowledge.classifier import TypeClassifier
+
+    examples = _few_examples(knowledge)
+    texts = [t for _, t in SCAMS] + ORDINARY
+    trained = TypeClassifier.cached(examples, cache_dir=tmp_path)
+    [stored] = list(tmp_path.glob("classifier-*.npz"))
+    loaded = TypeClassifier.cached(examples, cache_dir=tmp_path)
+    assert loaded is not trained and loaded.classes == trained.classes
+    assert (loaded.predict_proba(texts) == trained.predict_proba(texts)).all()
+
+    stored.write_bytes(b"not a numpy file")  # a damaged cache is retrained and rewritten
+    repaired = TypeClassifier.cached(examples, cache_dir=tmp_path)
+    assert (repaired.predict_proba(texts) == trained.predict_proba(texts)).all()
+    assert stored.stat().st_size > 1000
+
+    changed = TypeClassifier.cached(examples[1:], cache_dir=tmp_path)  # other examples, other file
+    assert [p.name for p in tmp_path.glob("classifier-*.npz")] != [stored.name]
+    assert len(list(tmp_path.glob("classifier-*.npz"))) == 1
+    assert changed.classes == trained.classes
+
+
+def test_classifier_works_when_the_cache_cannot_be_written(knowledge, tmp_path):
+    from knowledge.classifier import TypeClassifier
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    classifier = TypeClassifier.cached(_few_examples(knowledge), cache_dir=blocker / "cache")
+    assert classifier.predict_proba(["转到安全账户"]).shape == (1, len(classifier.classes))
