@@ -1,10 +1,11 @@
-"""action_default_fallback: not understood. Say so plainly and keep the way to 110 open."""
+"""action_default_fallback: not understood. Say so plainly and keep the way to 110 open; the
+second time in a row, hand the conversation to a person (actions/handoff.py)."""
 from __future__ import annotations
 
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, UserUtteranceReverted
+from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from .common import contact_line, on_voice
@@ -18,6 +19,8 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = (tracker.latest_message.get("text") or "").strip()
+        if text and previous_turn_fell_back(tracker):
+            return [SlotSet("handoff_trigger", "fallback"), FollowupAction("action_handoff")]
         if not text:
             dispatcher.utter_message(response="utter_please_describe")
         else:
@@ -27,3 +30,16 @@ class ActionDefaultFallback(Action):
             dispatcher.utter_message(response="utter_capabilities")
         # Forget the unclear message so it does not steer the next prediction.
         return [UserUtteranceReverted()]
+
+
+def previous_turn_fell_back(tracker: Tracker) -> bool:
+    """Did the assistant answer the resident's previous message with this fallback too?"""
+    users = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users += 1
+            if users == 2:
+                return False
+        elif users == 1 and event.get("event") == "action" and event.get("name") == "action_default_fallback":
+            return True
+    return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from .common import contact_line, knowledge, numbered, on_voice, warn_if_masked
@@ -40,6 +40,9 @@ class ActionMoneyMovingNow(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(text="请先停下来，按下面做：\n" + _steps("money_moving_now", tracker))
         warn_if_masked(dispatcher, tracker)
+        if tracker.get_slot("risk") == "high":
+            # High risk and money moving now: a person takes over (actions/handoff.py).
+            return [SlotSet("handoff_trigger", "money_moving"), FollowupAction("action_handoff")]
         return _start_report(dispatcher, tracker)
 
 

@@ -137,18 +137,56 @@ def _migration_1(conn: Connection) -> None:
     _schema_v1(MetaData()).create_all(conn)
 
 
+def _handoff_tables(metadata: MetaData) -> MetaData:
+    """Added in version 2: agents of the console and handoff tickets (bot/handoff.py)."""
+    Table(
+        "agents",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("name", String(64), nullable=False, unique=True),
+        Column("password_hash", String(255), nullable=False),  # scrypt, see bot/handoff.py
+        Column("active", Integer, nullable=False, default=1),
+        Column("created_at", DateTime, nullable=False),
+    )
+    Table(
+        "handoff_tickets",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("sender_hash", String(64), index=True),
+        Column("sender", Text, nullable=False),  # encrypted: the conversation id
+        Column("channel", String(32), nullable=False),
+        Column("reason", String(32), nullable=False),
+        Column("scam_type", String(64)),
+        Column("risk", String(16)),
+        Column("details", Text, nullable=False),  # encrypted JSON: report fields, last turns
+        Column("status", String(16), nullable=False, index=True),
+        Column("claimed_by", String(64)),
+        Column("claimed_at", DateTime),
+        Column("outcome", String(32)),
+        Column("created_at", DateTime, nullable=False, index=True),  # UTC
+        Column("closed_at", DateTime),
+    )
+    return metadata
+
+
+def _migration_2(conn: Connection) -> None:
+    _handoff_tables(MetaData()).create_all(conn)
+
+
 # Forward migrations, in order: migration i brings the schema to version i. A new one appends a
 # function (ALTER/CREATE through ``conn``) and updates the current tables below to match.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2)
 
 _version_metadata = MetaData()
 schema_version = Table("schema_version", _version_metadata, Column("version", Integer, nullable=False))
 
 # The current schema, used by the queries.
-metadata = _schema_v1(MetaData())
+metadata = _handoff_tables(_schema_v1(MetaData()))
 reports_table = metadata.tables["reports"]
 callbacks_table = metadata.tables["callback_requests"]
 settings_table = metadata.tables["store_settings"]
+agents_table = metadata.tables["agents"]
+tickets_table = metadata.tables["handoff_tickets"]
 
 
 def schema_version_of(engine: Engine) -> int:
@@ -377,6 +415,15 @@ class ReportStore:
                         "use the key these reports were written with"
                     ) from None
         return cipher
+
+    @property
+    def cipher(self) -> _Cipher:
+        """Encryption and sender look-up with this database's key (for bot/handoff.py)."""
+        return self._cipher
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,96 @@
+"""``fanzha agent add|passwd|disable|list``: who may log in to the agent console."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from bot.handoff import TicketStore
+from bot.storage import ReportStore, StorageError
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise StorageError("the two passwords differ; nothing was changed")
+    return first
+
+
+def _tickets(create: bool) -> TicketStore:
+    # Adding the first agent may create the database (and its key) in the project folder.
+    return TicketStore(ReportStore(create=create))
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    tickets = _tickets(create=True)
+    try:
+        tickets.add_agent(args.name, password)
+    finally:
+        tickets.store.close()
+    print(f"agent {args.name} added")
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    tickets = _tickets(create=False)
+    try:
+        tickets.set_password(args.name, password)
+    finally:
+        tickets.store.close()
+    print(f"password of {args.name} changed")
+    return 0
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    tickets = _tickets(create=False)
+    try:
+        tickets.disable_agent(args.name)
+    finally:
+        tickets.store.close()
+    print(f"agent {args.name} can no longer log in")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    tickets = _tickets(create=False)
+    try:
+        for name, active in tickets.agents():
+            print(f"{name}\t{'active' if active else 'disabled'}")
+    finally:
+        tickets.store.close()
+    return 0
+
+
+def _guarded(handler: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except StorageError as error:
+            print(f"fanzha agent {args.agent_command}: {error}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def add_agent_commands(commands: Any) -> None:
+    """Register ``fanzha agent …`` on the main parser's subcommands."""
+    agent = commands.add_parser("agent", help="manage who may log in to the agent console")
+    sub = agent.add_subparsers(dest="agent_command", required=True)
+    for name, handler, helptext in (
+        ("add", cmd_add, "add an agent (asks for the password)"),
+        ("passwd", cmd_passwd, "set a new password (and enable the agent again)"),
+    ):
+        command = sub.add_parser(name, help=helptext)
+        command.add_argument("name", help="login name: 2-32 letters, digits, '.', '_' or '-'")
+        command.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+        command.set_defaults(func=_guarded(handler))
+    disable = sub.add_parser("disable", help="stop an agent from logging in")
+    disable.add_argument("name")
+    disable.set_defaults(func=_guarded(cmd_disable))
+    listing = sub.add_parser("list", help="list the agents")
+    listing.set_defaults(func=_guarded(cmd_list))

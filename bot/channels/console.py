@@ -1,0 +1,300 @@
+"""The agent console: ``/console`` in the Rasa server, for duty officers.
+
+GET  /console                      the console (login first; tickets, transcript, actions)
+GET  /console/login                the login page
+GET  /console/assets/<file>        its scripts and styles (bot/web/console/)
+POST /console/api/login            {"name", "password"} → session cookie
+POST /console/api/logout
+GET  /console/api/me               the agent, the CSRF token, reasons and outcomes
+GET  /console/api/tickets          the live queue: active tickets, waiting time
+GET  /console/api/tickets/<id>     a ticket with its summary and transcript (``?since=n``: new lines)
+POST /console/api/tickets/<id>/claim | reply {"text"} | handback | close {"outcome"}
+
+Every /console/api route but login needs the session cookie (401 otherwise); every POST
+needs the session's CSRF token in ``X-CSRF-Token`` (403 otherwise), and the login a JSON body
+with ``X-Requested-With: fanzha-console``, which a form on another site cannot send. The pages
+poll the API (every 2 s for the queue, every second for an open ticket).
+
+A background task ends unclaimed tickets after FANZHA_HANDOFF_CLAIM_TIMEOUT seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.console_auth import COOKIE, Session, Sessions, load_secret
+from bot.handoff import HandoffSettings, TicketStore, Ticket
+from bot.storage import ReportStore
+from knowledge.handoff import handoff_texts
+from knowledge.loader import KNOWLEDGE_DIR, load_contacts
+
+from .console_desk import Desk, DeskError
+
+logger = logging.getLogger(__name__)
+
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "web" / "console"
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+LOGIN_MARK = "fanzha-console"
+MAX_BODY = 16 * 1024
+SWEEP_SECONDS = 5.0
+
+
+def _json(data: Any, status: int = 200) -> HTTPResponse:
+    return response.json(data, status=status, headers=HEADERS, ensure_ascii=False)
+
+
+def _error(status: int, message: str) -> HTTPResponse:
+    return _json({"error": message}, status)
+
+
+class AgentConsoleChannel(InputChannel):
+    """credentials.yml: ``bot.channels.console.AgentConsoleChannel:`` (no settings)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "console"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        return cls()
+
+    def __init__(self, settings: HandoffSettings | None = None, sessions: Sessions | None = None) -> None:
+        # Wrong duty hours or timeout: the server stops at start with the reason.
+        self.settings = settings or HandoffSettings.from_env()
+        self.sessions = sessions or Sessions(load_secret())
+        self.texts = handoff_texts()
+        self.contacts = load_contacts(KNOWLEDGE_DIR / "contacts.yml")
+        self._tickets: TicketStore | None = None
+        self._sweeper: asyncio.Task | None = None
+
+    def url_prefix(self) -> str:
+        return "/"
+
+    @property
+    def tickets(self) -> TicketStore:
+        if self._tickets is None:
+            self._tickets = TicketStore(ReportStore())
+        return self._tickets
+
+    def desk(self, request: Request) -> Desk:
+        ctx = request.app.ctx
+        return Desk(self.tickets, self.texts, self.contacts, ctx.agent, getattr(ctx, "input_channels", []))
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def session(self, request: Request) -> Session | None:
+        session = self.sessions.read(request.cookies.get(COOKIE))
+        if session is None or not self.tickets.agent_active(session.agent):
+            return None
+        return session
+
+    def _same_origin(self, request: Request) -> bool:
+        origin = request.headers.get("origin")
+        return origin is None or origin == f"{request.scheme}://{request.host}"
+
+    def guarded(self, handler: Callable[..., Awaitable[HTTPResponse]]) -> Callable[..., Awaitable[HTTPResponse]]:
+        async def run(request: Request, **kwargs: Any) -> HTTPResponse:
+            session = self.session(request)
+            if session is None:
+                return _error(401, "请先登录")
+            if request.method == "POST" and (
+                not self._same_origin(request)
+                or not self.sessions.csrf_ok(session, request.headers.get("x-csrf-token"))
+            ):
+                return _error(403, "请求无效，请刷新页面再试")
+            try:
+                return await handler(request, session, **kwargs)
+            except DeskError as error:
+                return _error(error.status, str(error))
+
+        return run
+
+    # --- views ------------------------------------------------------------------------------
+
+    def ticket_json(self, ticket: Ticket, now: float) -> dict[str, Any]:
+        reason = self.texts.reasons.get(ticket.reason)
+        return {
+            "id": ticket.id,
+            "channel": ticket.channel,
+            "reason": ticket.reason,
+            "reason_label": reason.label if reason else ticket.reason,
+            "scam_type": ticket.scam_type,
+            "risk": ticket.risk,
+            "status": ticket.status,
+            "claimed_by": ticket.claimed_by,
+            "outcome": ticket.outcome,
+            "created_at": ticket.created_at.timestamp(),
+            "waiting_seconds": round(ticket.waiting_seconds(_utc(now))),
+        }
+
+    def _page(self, name: str) -> HTTPResponse:
+        body = (CONSOLE_DIR / name).read_bytes()
+        return response.raw(body, content_type=TYPES[".html"], headers={**HEADERS, "Content-Security-Policy": PAGE_POLICY})
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        console = Blueprint("agent_console", __name__)
+        assets = {p.name: p for p in CONSOLE_DIR.iterdir() if p.suffix in (".js", ".css")}
+
+        @console.listener("after_server_start")
+        async def start_sweeper(app: Any, _loop: Any) -> None:
+            self._sweeper = asyncio.ensure_future(self._sweep(app))
+
+        @console.listener("before_server_stop")
+        async def stop_sweeper(app: Any, _loop: Any) -> None:
+            if self._sweeper:
+                self._sweeper.cancel()
+
+        @console.route("/console", methods=["GET"])
+        async def page(request: Request) -> HTTPResponse:
+            if self.session(request) is None:
+                return response.redirect("/console/login", headers=HEADERS)
+            return self._page("console.html")
+
+        @console.route("/console/login", methods=["GET"])
+        async def login_page(request: Request) -> HTTPResponse:
+            return self._page("login.html")
+
+        @console.route("/console/assets/<name>", methods=["GET"])
+        async def asset(request: Request, name: str) -> HTTPResponse:
+            path = assets.get(name)
+            if path is None:
+                return response.text("not found", status=404, headers=HEADERS)
+            return response.raw(path.read_bytes(), content_type=TYPES[path.suffix], headers=HEADERS)
+
+        @console.route("/console/api/login", methods=["POST"])
+        async def login(request: Request) -> HTTPResponse:
+            if request.headers.get("x-requested-with") != LOGIN_MARK or not self._same_origin(request):
+                return _error(403, "请求无效，请刷新页面再试")
+            try:
+                body = json.loads(request.body or b"")
+                name, password = body["name"], body["password"]
+                if not isinstance(name, str) or not isinstance(password, str) or len(request.body) > MAX_BODY:
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                return _error(400, '需要 JSON {"name": "…", "password": "…"}')
+            loop = asyncio.get_running_loop()
+            ok = await loop.run_in_executor(None, self.tickets.verify_agent, name, password)
+            if not ok:
+                logger.warning("console: failed login for %r", name[:32])
+                return _error(401, "用户名或密码不对")
+            session, cookie = self.sessions.issue(name)
+            logger.info("console: %s logged in", name)
+            reply = _json({"agent": name})
+            reply.cookies[COOKIE] = cookie
+            morsel = reply.cookies[COOKIE]
+            morsel["httponly"] = True
+            morsel["samesite"] = "Strict"
+            morsel["path"] = "/console"
+            morsel["max-age"] = int(self.sessions.lifetime)
+            if request.scheme == "https":
+                morsel["secure"] = True
+            return reply
+
+        async def logout(request: Request, session: Session) -> HTTPResponse:
+            self.sessions.revoke(session)
+            reply = _json({"ok": True})
+            reply.cookies[COOKIE] = ""
+            reply.cookies[COOKIE]["path"] = "/console"
+            reply.cookies[COOKIE]["max-age"] = 0
+            return reply
+
+        async def me(request: Request, session: Session) -> HTTPResponse:
+            return _json(
+                {
+                    "agent": session.agent,
+                    "csrf": self.sessions.csrf_token(session),
+                    "outcomes": dict(self.texts.outcomes),
+                    "claim_timeout": self.settings.claim_timeout,
+                    "duty_hours": self.settings.duty_hours.text,
+                }
+            )
+
+        async def queue(request: Request, session: Session) -> HTTPResponse:
+            now = time.time()
+            return _json({"tickets": [self.ticket_json(t, now) for t in self.tickets.queue()], "now": now})
+
+        async def ticket(request: Request, session: Session, ticket_id: int) -> HTTPResponse:
+            desk = self.desk(request)
+            current = desk.ticket(ticket_id)
+            try:
+                since = max(0, int(request.args.get("since", "0")))
+            except ValueError:
+                return _error(400, "since must be a number")
+            entries = await desk.transcript(current)
+            data = self.ticket_json(current, time.time())
+            data["details"] = current.details
+            data["entries"] = [e.as_json() for e in entries[since:]]
+            data["next"] = len(entries)
+            return _json(data)
+
+        def body_field(request: Request, field: str) -> str:
+            try:
+                value = json.loads(request.body or b"{}").get(field)
+            except (ValueError, AttributeError):
+                value = None
+            if not isinstance(value, str) or len(request.body or b"") > MAX_BODY:
+                raise DeskError(400, f'需要 JSON {{"{field}": "…"}}')
+            return value
+
+        async def claim(request: Request, session: Session, ticket_id: int) -> HTTPResponse:
+            done = await self.desk(request).claim(ticket_id, session.agent)
+            return _json(self.ticket_json(done, time.time()))
+
+        async def reply(request: Request, session: Session, ticket_id: int) -> HTTPResponse:
+            await self.desk(request).reply(ticket_id, session.agent, body_field(request, "text"))
+            return _json({"ok": True, "sent_at": time.time()})
+
+        async def hand_back(request: Request, session: Session, ticket_id: int) -> HTTPResponse:
+            done = await self.desk(request).hand_back(ticket_id, session.agent)
+            return _json(self.ticket_json(done, time.time()))
+
+        async def close(request: Request, session: Session, ticket_id: int) -> HTTPResponse:
+            done = await self.desk(request).close(ticket_id, session.agent, body_field(request, "outcome"))
+            return _json(self.ticket_json(done, time.time()))
+
+        console.add_route(self.guarded(logout), "/console/api/logout", methods=["POST"], name="logout")
+        console.add_route(self.guarded(me), "/console/api/me", methods=["GET"], name="me")
+        console.add_route(self.guarded(queue), "/console/api/tickets", methods=["GET"], name="queue")
+        console.add_route(self.guarded(ticket), "/console/api/tickets/<ticket_id:int>", methods=["GET"], name="ticket")
+        for action, handler in (("claim", claim), ("reply", reply), ("handback", hand_back), ("close", close)):
+            console.add_route(
+                self.guarded(handler), f"/console/api/tickets/<ticket_id:int>/{action}", methods=["POST"], name=action
+            )
+        return console
+
+    async def _sweep(self, app: Any) -> None:
+        """End tickets nobody claimed in time (the resident gets 110/96110 and a call-back offer)."""
+        interval = min(SWEEP_SECONDS, self.settings.claim_timeout / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                desk = Desk(self.tickets, self.texts, self.contacts, app.ctx.agent, getattr(app.ctx, "input_channels", []))
+                await desk.expire(self.settings.claim_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("console: the claim-timeout check failed")
+
+
+def _utc(now: float) -> datetime:
+    return datetime.fromtimestamp(now, timezone.utc)

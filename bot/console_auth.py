@@ -1,0 +1,110 @@
+"""Agent console sessions: signed cookies, CSRF tokens, and the key that signs them.
+
+The cookie holds the agent's name, a random session id and an expiry, signed with HMAC-SHA256
+under the console key (``FANZHA_CONSOLE_SECRET``, or ``data/console.key`` created owner-only).
+The agent is only ever taken from a valid cookie, never from a request's body. Every POST must
+carry the session's CSRF token (an HMAC of the session id) in ``X-CSRF-Token``; the cookie is
+HttpOnly and SameSite=Strict as well. Logging out revokes the session id in this process.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+ENV_SECRET = "FANZHA_CONSOLE_SECRET"
+DEFAULT_KEY_FILE = Path("data") / "console.key"
+COOKIE = "fanzha_console"
+SESSION_SECONDS = 12 * 3600  # one duty shift
+MIN_SECRET_CHARS = 32
+
+
+class ConsoleKeyError(RuntimeError):
+    pass
+
+
+def load_secret(key_file: Path = DEFAULT_KEY_FILE, env: Mapping[str, str] = os.environ) -> bytes:
+    if env.get(ENV_SECRET):
+        secret = env[ENV_SECRET].strip()
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ConsoleKeyError(f"{ENV_SECRET} must have at least {MIN_SECRET_CHARS} characters")
+        return secret.encode("utf-8")
+    try:
+        return key_file.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32).encode("ascii")
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made by another process a moment ago
+        return key_file.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret + b"\n")
+    return secret
+
+
+@dataclass(frozen=True)
+class Session:
+    agent: str
+    sid: str
+    expires: float
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Sessions:
+    def __init__(self, secret: bytes, clock=time.time, lifetime: float = SESSION_SECONDS) -> None:
+        self._key = hmac.new(secret, b"fanzha console session", hashlib.sha256).digest()
+        self._csrf_key = hmac.new(secret, b"fanzha console csrf", hashlib.sha256).digest()
+        self._clock = clock
+        self.lifetime = lifetime
+        self._revoked: dict[str, float] = {}
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def issue(self, agent: str) -> tuple[Session, str]:
+        session = Session(agent, secrets.token_urlsafe(18), self._clock() + self.lifetime)
+        payload = _b64(json.dumps({"a": session.agent, "s": session.sid, "e": int(session.expires)}).encode("utf-8"))
+        return session, f"{payload}.{self._sign(payload)}"
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session in a cookie, or None when it is missing, forged, expired or revoked."""
+        if not cookie or cookie.count(".") != 1:
+            return None
+        payload, signature = cookie.split(".")
+        if not hmac.compare_digest(self._sign(payload), signature):
+            return None
+        try:
+            data = json.loads(_unb64(payload))
+            session = Session(str(data["a"]), str(data["s"]), float(data["e"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if session.expires < self._clock() or session.sid in self._revoked:
+            return None
+        return session
+
+    def revoke(self, session: Session) -> None:
+        now = self._clock()
+        self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
+        self._revoked[session.sid] = session.expires
+
+    def csrf_token(self, session: Session) -> str:
+        return _b64(hmac.new(self._csrf_key, session.sid.encode("ascii"), hashlib.sha256).digest())
+
+    def csrf_ok(self, session: Session, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
