@@ -399,3 +399,38 @@ async def test_nobody_claiming_resumes_with_110_96110_and_the_call_back_offer(de
     sent = desk.input_channels[0].output.messages
     assert sent[0]["text"] == TEXTS.no_agent and "110" in sent[1]["text"] and "96110" in sent[2]["text"]
     assert sent[-1]["buttons"][0]["payload"] == "/request_callback"
+
+
+# --- the phone line's call-backs go to the report database -------------------------------------
+
+
+def test_a_phone_call_back_is_stored_encrypted(tmp_path):
+    from bot.channels.voice_callbacks import CallbackRequest, StoredCallbackQueue
+
+    url = f"sqlite:///{tmp_path / 'voice.db'}"
+    env = {"FANZHA_REPORT_KEY": Fernet.generate_key().decode()}
+    queue = StoredCallbackQueue(lambda: ReportStore(url, env=env))
+    queue.record(CallbackRequest("CA6", "+8613912345678", "no-answer", "居民要求转人工", datetime.now(timezone.utc)))
+    with ReportStore(url, env=env) as store:
+        (stored,) = store.callbacks_for_sender("CA6")
+    assert (stored.channel, stored.phone) == ("voice", "+8613912345678")
+    assert "no-answer" in stored.reason and "居民要求转人工" in stored.reason
+    raw = sqlite3.connect(tmp_path / "voice.db").execute("SELECT phone, reason FROM callback_requests").fetchone()
+    assert "13912345678" not in raw[0] and "转人工" not in raw[1]
+
+
+async def test_a_call_back_that_cannot_be_stored_is_not_promised():
+    from bot.storage import StorageError
+    from tests.test_voice_channel import CALLER, DUTY, TEXTS as VOICE_TEXTS, Line, handoff_bot, said, spoken
+
+    class Broken:
+        def record(self, request: Any) -> None:
+            raise StorageError("disk full")
+
+    line = Line(handoff_bot(), duty_number=DUTY)
+    line.channel.callbacks = Broken()
+    await line.call(call_sid="CA9")
+    await line.call(call_sid="CA9", Digits="0")
+    _, root = await line.post({"CallSid": "CA9", "From": CALLER, "DialCallStatus": "no-answer"}, path="/webhooks/voice/dial")
+    text = said(root)
+    assert spoken(VOICE_TEXTS.callback_failed) in text and spoken(VOICE_TEXTS.callback_recorded) not in text

@@ -28,7 +28,7 @@ always ``duty_number`` from credentials.yml, never one from the payload, so no b
 send a caller to a number nobody configured. When ``duty_number`` is empty the payload is
 ignored (the bot's own words, which give 96110 and 110, are still spoken). If the desk does
 not answer (DialCallStatus no-answer, busy, failed or canceled) the caller hears the 110/96110
-advice, a call-back request is recorded (:mod:`bot.channels.voice_callbacks`) and the
+advice, a call-back request is stored (:mod:`bot.channels.voice_callbacks`, the report database) and the
 conversation with the assistant goes on.
 """
 from __future__ import annotations
@@ -49,10 +49,11 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
 from bot.sms import SmsError, TwilioSettings
+from bot.storage import StorageError
 
 from .masking import MaskingMixin, clean_text
 from .speech import speakable
-from .voice_callbacks import CallbackQueue, CallbackRequest, InMemoryCallbackQueue
+from .voice_callbacks import CallbackQueue, CallbackRequest, InMemoryCallbackQueue, StoredCallbackQueue
 from .voice_calls import CallState, CallStore, InMemoryCallStore
 from .voice_sms import SmsSender, TwilioSms, SMS_TIMEOUT_SECONDS
 from .voice_texts import VoiceTexts, load_voice_texts
@@ -99,7 +100,9 @@ class VoiceInput(InputChannel):
             twilio_sms = TwilioSettings.from_env()
         except SmsError as error:
             raise InvalidConfigException(f"voice channel: {error}") from None
-        return cls(settings, token, sms=TwilioSms(twilio_sms) if twilio_sms else None)
+        return cls(
+            settings, token, callbacks=StoredCallbackQueue(), sms=TwilioSms(twilio_sms) if twilio_sms else None
+        )
 
     def __init__(
         self,
@@ -373,19 +376,22 @@ class VoiceInput(InputChannel):
         state = self.calls.get(call_sid) or CallState()
         caller = request.form.get("From") or ""
         summary, state.handoff_summary = state.handoff_summary or self.texts.summary_unknown, None
+        note = self.texts.callback_impossible
         if _callable(caller):
-            self.callbacks.record(
-                CallbackRequest(
-                    call_sid=call_sid,
-                    caller=caller,
-                    reason=status,
-                    summary=summary,
-                    requested_at=datetime.datetime.now(datetime.timezone.utc),
+            try:
+                self.callbacks.record(
+                    CallbackRequest(
+                        call_sid=call_sid,
+                        caller=caller,
+                        reason=status,
+                        summary=summary,
+                        requested_at=datetime.datetime.now(datetime.timezone.utc),
+                    )
                 )
-            )
-            note = self.texts.callback_recorded
-        else:
-            note = self.texts.callback_impossible
+                note = self.texts.callback_recorded
+            except StorageError:
+                logger.exception("Voice call %s: the call-back request could not be stored.", call_sid)
+                note = self.texts.callback_failed
         logger.info("Voice call %s: the duty desk did not answer (%s).", call_sid, status)
         blocks = self.spoken(self.texts.handoff_no_answer, note, self.texts.handoff_continue)
         state.choices = {}

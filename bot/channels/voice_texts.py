@@ -67,6 +67,7 @@ class VoiceTexts:
     handoff_no_answer: str
     callback_recorded: str
     callback_impossible: str
+    callback_failed: str
     handoff_continue: str
     after_agent: str
 
@@ -223,6 +224,7 @@ def load_voice_texts(path: Path = TEXTS_FILE, contacts_path: Path | None = None)
         handoff_no_answer=t.text("handoff.no_answer"),
         callback_recorded=t.text("handoff.callback_recorded"),
         callback_impossible=t.text("handoff.callback_impossible"),
+        callback_failed=t.text("handoff.callback_failed"),
         handoff_continue=t.text("handoff.continue"),
         after_agent=t.text("handoff.after_agent"),
     )
