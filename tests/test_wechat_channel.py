@@ -705,6 +705,31 @@ async def test_server_initiated_messages_go_out_as_customer_service_messages(fak
     assert h.bot.texts == ["/affirm"]
 
 
+
+async def handoff_answer(message: UserMessage) -> None:
+    await message.output_channel.send_text_message(message.sender_id, "我这就请值班人员来和您说。")
+    await message.output_channel.send_custom_json(message.sender_id, {"handoff": {"summary": "居民要求转人工"}})
+
+
+@pytest.mark.parametrize("safe", [False, True])
+async def test_a_handoff_is_transferred_to_customer_service_and_the_words_pushed(fake_api, safe):
+    h = harness(bot=Bot(answer=handoff_answer), api=fake_api, safe=safe)
+    xml = text_xml("转人工")
+    reply = await h.ask(xml)
+    assert reply["MsgType"] == "transfer_customer_service"
+    assert (reply["ToUserName"], reply["FromUserName"]) == (USER, ACCOUNT)
+    await fake_api.wait_for(1)
+    assert fake_api.texts_to(USER) == ["我这就请值班人员来和您说。"]
+    again = await h.ask(xml)  # WeChat's retry of the same message: the same transfer, no second turn
+    assert again["MsgType"] == "transfer_customer_service" and len(h.bot.received) == 1
+
+
+async def test_a_handoff_without_customer_service_api_keeps_the_words_as_the_reply():
+    h = harness(bot=Bot(answer=handoff_answer))
+    reply = await h.ask(text_xml("转人工"))
+    assert reply["MsgType"] == "text" and reply["Content"] == "我这就请值班人员来和您说。"
+
+
 # --- configuration ----------------------------------------------------------------------
 
 

@@ -19,6 +19,10 @@ How a message is answered:
   goes out later as customer-service messages. A reply too long for one passive reply goes
   out the same way, so its parts arrive in order. Without AppID/AppSecret there is no
   customer-service API: the request then waits through WeChat's retries instead.
+- A reply that asks for a person (custom payload ``{"handoff": …}``, actions/handoff.py) is
+  answered ``transfer_customer_service``, so the message reaches the account's customer-service
+  staff; the bot's own words (where, why, 110) then go out as customer-service messages. Without
+  AppID/AppSecret they are the passive reply instead (a transfer would swallow them).
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ from .wechat_protocol import (
     parse,
     read_fields,
     text_reply,
+    transfer_reply,
     verify_query,
 )
 from .wechat_push import CustomerServiceSender
@@ -68,6 +73,13 @@ GREETING_PAYLOAD = "/greet"  # the greeting intent of bot/domain/core.yml
 RETRY_WINDOW = 15.0
 CHOICES_TTL = 24 * 3600.0
 _PAYLOAD = re.compile(r"^/[a-z_]+$")
+
+
+class Transfer:
+    """The passive reply hands the message to WeChat's customer-service staff."""
+
+
+TRANSFER = Transfer()
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -178,7 +190,7 @@ class WeChatInput(InputChannel):
             reply = await self._reply(message, fields, on_new_message, started)
             if not reply:
                 return response.text(SUCCESS)
-            xml = text_reply(message, reply)
+            xml = transfer_reply(message) if reply is TRANSFER else text_reply(message, reply)
             if self.safe:
                 xml = self.safe.encrypt(xml, query.nonce)
             return response.text(xml, content_type="application/xml")
@@ -229,8 +241,8 @@ class WeChatInput(InputChannel):
         fields: Dict[str, str],
         on_new_message: OnNewMessage,
         started: float,
-    ) -> Optional[str]:
-        """The passive reply text, or None for ``success``."""
+    ) -> Optional[str | Transfer]:
+        """The passive reply text, TRANSFER, or None for ``success``."""
         key = _message_key(fields)
         turn = self.turns.get(key)
         if turn is None:
@@ -258,6 +270,12 @@ class WeChatInput(InputChannel):
             return None
         if turn.delivery == "push":
             return None
+        if turn.delivery == "transfer":
+            return TRANSFER
+        if rendered.handoff and self.sender:
+            turn.delivery = "transfer"
+            self._spawn(self._push(message.source, rendered))
+            return TRANSFER
         chunks = split_text(rendered.text, self.settings.passive_reply_bytes)
         if len(chunks) > 1 and self.sender:
             turn.delivery = "push"

@@ -21,7 +21,7 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
-from wechatpy.replies import TextReply
+from wechatpy.replies import TextReply, TransferCustomerServiceReply
 from wechatpy.utils import WeChatSigner
 
 # Characters XML 1.0 cannot carry; a reply containing one would be rejected by WeChat.
@@ -152,3 +152,8 @@ def xml_safe(text: str) -> str:
 def text_reply(message: BaseMessage, content: str) -> str:
     """The passive reply XML answering ``message`` with ``content``."""
     return TextReply(message=message, content=xml_safe(content)).render()
+
+
+def transfer_reply(message: BaseMessage) -> str:
+    """The passive reply handing ``message`` to WeChat's customer-service staff (多客服)."""
+    return TransferCustomerServiceReply(message=message).render()

@@ -67,13 +67,17 @@ def load_texts(path: Path = TEXTS_FILE) -> ChannelTexts:
 class Rendered:
     text: str
     choices: tuple[str, ...]  # payload of choice n is choices[n - 1]
+    handoff: bool = False  # the bot asked for a person (custom payload {"handoff": …})
 
 
 def render(messages: Iterable[Mapping[str, Any]], texts: ChannelTexts) -> Rendered:
     """Join Rasa's collected messages into one text; number the buttons across all of them."""
     parts: list[str] = []
     choices: list[str] = []
+    handoff = False
     for message in messages:
+        custom = message.get("custom")
+        handoff = handoff or (isinstance(custom, Mapping) and "handoff" in custom)
         lines = [str(message[key]) for key in ("text", "image", "attachment") if message.get(key)]
         buttons = [b for b in message.get("buttons") or [] if b.get("title")]
         if buttons:
@@ -83,7 +87,7 @@ def render(messages: Iterable[Mapping[str, Any]], texts: ChannelTexts) -> Render
             lines.append(f"{len(choices)}. {button['title']}")
         if lines:
             parts.append("\n".join(lines))
-    return Rendered("\n\n".join(parts).strip(), tuple(choices))
+    return Rendered("\n\n".join(parts).strip(), tuple(choices), handoff)
 
 
 def chosen_payload(text: str, choices: Sequence[str]) -> Optional[str]:
