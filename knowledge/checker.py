@@ -24,13 +24,13 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
-    own_flags: float = 0.5  # how far a type's own red flags move its score
-    shared_flags: float = 0.5  # shared techniques typical of the type
-    against_ordinary: float = 1.0  # how far any red flag moves the ordinary score down
-    ordinary_prior: float = 0.5  # log-odds added to ordinary: most texts people check are not scams
-    calm: float = 3.0  # how far calm signs (a warning, a plain notice) move the ordinary score up
+    own_flags: float = 1.0  # how far a type's own red flags move its score
+    shared_flags: float = 0.25  # shared techniques typical of the type
+    against_ordinary: float = 2.0  # how far any red flag moves the ordinary score down
+    ordinary_prior: float = 0.0  # log-odds added to ordinary (most texts people check are not scams)
+    calm: float = 4.5  # how far calm signs (a warning, a plain notice) move the ordinary score up
     high: float = 0.9  # probability of a scam from which the risk is high …
-    medium: float = 0.5  # … medium
+    medium: float = 0.7  # … medium
     low: float = 0.35  # … low
     unclear_margin: float = 0.3  # top two types closer than this: ask a follow-up
 
