@@ -29,6 +29,7 @@ from .loader import KNOWLEDGE_DIR, Example
 # FANZHA_CHECKER_CACHE points the cache elsewhere (for example a fresh folder, to time a cold start).
 CACHE_DIR = Path(os.environ.get("FANZHA_CHECKER_CACHE") or KNOWLEDGE_DIR.parent / "data" / "checker_cache")
 _CACHE_FORMAT = 2  # bump when the cached arrays change meaning
+_CACHE_KEEP = 4  # newest files kept: other example sets in use (tests, a second checkout) do not evict each other
 
 
 class CharNgrams:
@@ -132,6 +133,10 @@ class TypeClassifier:
         path = Path(cache_dir) / f"classifier-{key[:32]}.npz"
         loaded = cls._load(path, key)
         if loaded is not None:
+            try:
+                os.utime(path)  # most recently used: kept when older files are dropped
+            except OSError:
+                pass
             return loaded
         fitted = cls(examples, alpha)
         fitted._store(path, key)
@@ -174,11 +179,18 @@ class TypeClassifier:
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
-            for old in path.parent.glob("classifier-*.npz"):  # files for other examples
-                if old != path:
-                    old.unlink(missing_ok=True)
+            files = sorted(path.parent.glob("classifier-*.npz"), key=_modified, reverse=True)
+            for old in files[_CACHE_KEEP:]:  # the least recently used, for other examples
+                old.unlink(missing_ok=True)
         except OSError:
             pass  # a read-only or full disk: the checker works, it just trains next time too
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile by another process
+        return 0.0
 
 
 def cache_key(examples: Sequence[Example], alpha: float) -> str:

@@ -285,10 +285,11 @@ def test_classifier_cache_round_trip_and_repair(knowledge, tmp_path):
     assert (repaired.predict_proba(texts) == trained.predict_proba(texts)).all()
     assert stored.stat().st_size > 1000
 
-    changed = TypeClassifier.cached(examples[1:], cache_dir=tmp_path)  # other examples, other file
-    assert [p.name for p in tmp_path.glob("classifier-*.npz")] != [stored.name]
-    assert len(list(tmp_path.glob("classifier-*.npz"))) == 1
-    assert changed.classes == trained.classes
+    for n in range(1, 7):  # other examples, other files; only the most recently used few are kept
+        changed = TypeClassifier.cached(examples[:n] + examples[n + 1 :], cache_dir=tmp_path)
+        assert changed.classes == trained.classes
+    kept = list(tmp_path.glob("classifier-*.npz"))
+    assert len(kept) == 4 and stored not in kept
 
 
 def test_classifier_works_when_the_cache_cannot_be_written(knowledge, tmp_path):
