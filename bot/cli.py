@@ -111,9 +111,6 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     from bot.agent_cli import add_agent_commands
 
     add_agent_commands(commands)
-    from bot.agent_cli import add_agent_commands
-
-    add_agent_commands(commands)
 
     from bot.outreach_cli import add_demo_commands
 
