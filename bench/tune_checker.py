@@ -133,7 +133,13 @@ def main() -> int:
     predicted = [checker._decide(doc, row, set()).scam_type or ORDINARY for doc, row in zip(docs, probabilities)]
     assert abs(macro_f1(gold, predicted, types) - results[0][1]) < 1e-9, "grid and checker disagree"
     default = {f.name: getattr(Weights(), f.name) for f in fields(Weights) if f.name in GRID}
-    print(f"current defaults: {default}")
+    for rank, (score, macro, ordinary_high, ordinary_named, w) in enumerate(results, 1):
+        if w == default:
+            print(f"current defaults rank {rank}: {score:.3f}  {macro:.3f}     {ordinary_high:5.1%}          "
+                  f"{ordinary_named:5.1%}         {w}")
+            break
+    else:
+        print(f"current defaults (not on the grid): {default}")
     return 0
 
 
