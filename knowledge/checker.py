@@ -24,7 +24,7 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
-    own_flags: float = 1.0  # how far a type's own red flags move its score
+    own_flags: float = 0.5  # how far a type's own red flags move its score
     shared_flags: float = 0.25  # shared techniques typical of the type
     against_ordinary: float = 2.0  # how far any red flag moves the ordinary score down
     ordinary_prior: float = 0.0  # log-odds added to ordinary (most texts people check are not scams)

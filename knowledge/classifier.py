@@ -18,6 +18,7 @@ import math
 import os
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -50,15 +51,14 @@ class CharNgrams:
     @classmethod
     def fit(cls, texts: Sequence[str]) -> tuple["CharNgrams", sparse.csr_matrix]:
         """Learn the vocabulary (sorted, as scikit-learn orders it) and the idf weights."""
-        grams = [cls.ngrams(t) for t in texts]
-        terms = sorted({g for doc in grams for g in doc})
-        vocabulary = {t: i for i, t in enumerate(terms)}
-        df = np.zeros(len(terms))
-        for doc in grams:
-            df[[vocabulary[g] for g in set(doc)]] += 1
-        idf = np.log((1 + len(texts)) / (1 + df)) + 1
-        features = cls(vocabulary, idf)
-        return features, features._matrix(grams)
+        counts = [Counter(cls.ngrams(t)) for t in texts]
+        df: Counter[str] = Counter()
+        for doc in counts:
+            df.update(doc.keys())
+        terms = sorted(df)
+        idf = np.log((1 + len(texts)) / (1 + np.array([df[t] for t in terms], dtype=float))) + 1
+        features = cls({t: i for i, t in enumerate(terms)}, idf)
+        return features, features._matrix(counts)
 
     @classmethod
     def ngrams(cls, text: str) -> list[str]:
@@ -67,27 +67,24 @@ class CharNgrams:
         return [text[i : i + n] for n in range(low, min(high, len(text)) + 1) for i in range(len(text) - n + 1)]
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self._matrix([self.ngrams(t) for t in texts])
+        return self._matrix([Counter(self.ngrams(t)) for t in texts])
 
-    def _matrix(self, grams: list[list[str]]) -> sparse.csr_matrix:
+    def _matrix(self, counts: list[Counter[str]]) -> sparse.csr_matrix:
+        vocabulary = self.vocabulary
         indptr, columns, tf = [0], [], []
-        for doc in grams:
-            found: dict[int, int] = {}
-            for g in doc:
-                column = self.vocabulary.get(g)
-                if column is not None:
-                    found[column] = found.get(column, 0) + 1
-            columns.extend(sorted(found))
-            tf.extend(1.0 + math.log(found[c]) for c in sorted(found))
+        for doc in counts:
+            found = sorted((vocabulary[g], c) for g, c in doc.items() if g in vocabulary)
+            columns.extend(column for column, _ in found)
+            tf.extend(1.0 + math.log(c) for _, c in found)
             indptr.append(len(columns))
         columns_array = np.array(columns, dtype=np.int32)
         values = np.array(tf) * self.idf[columns_array]
-        rows = np.repeat(np.arange(len(grams)), np.diff(indptr))
-        norms = np.sqrt(np.bincount(rows, weights=values**2, minlength=len(grams)))
+        rows = np.repeat(np.arange(len(counts)), np.diff(indptr))
+        norms = np.sqrt(np.bincount(rows, weights=values**2, minlength=len(counts)))
         norms[norms == 0] = 1.0
         values /= norms[rows]
         return sparse.csr_matrix((values, columns_array, np.array(indptr, dtype=np.int32)),
-                                 shape=(len(grams), len(self.vocabulary)))
+                                 shape=(len(counts), len(vocabulary)))
 
 
 class TypeClassifier:
@@ -95,7 +92,7 @@ class TypeClassifier:
 
     DEFAULT_ALPHA = 3e-5  # L2 strength, chosen by cross-validation (bench/tune_checker.py)
     # Logistic loss gives probabilities; a fixed seed keeps the checker reproducible.
-    MODEL = {"loss": "log_loss", "max_iter": 50, "tol": None, "random_state": 0}
+    MODEL = {"loss": "log_loss", "max_iter": 20, "tol": None, "random_state": 0}
 
     def __init__(self, examples: Sequence[Example], alpha: float = DEFAULT_ALPHA) -> None:
         from sklearn.linear_model import SGDClassifier
