@@ -26,6 +26,10 @@ SCAMS = [
     ("elderly_care", "我爸去听了个健康讲座，领了鸡蛋，后来花了两万买了一种说能治高血压糖尿病的保健品，还要交钱预订养老院床位"),
     ("recovery_scam", "我被骗之后在网上找到一个追损中心，说有黑客技术能把钱追回来，先交10%的服务费"),
     ("two_cards", "有人在群里收银行卡，说借我的卡走一下流水，一天给我500块，只要把卡和U盾寄给他"),
+    # Types that share "your money is frozen, pay to release it": the type-specific part decides.
+    ("fake_shopping", "在二手群出一台旧电脑，买家说钱已经付到平台了，让我点他给的链接做卖家认证才能收款，要交800认证金"),
+    ("game_trade", "想买个和平精英的号，卖家说先转钱，他再帮我换绑手机和改实名，钱转了他又说要加200的改绑费"),
+    ("investment", "网上那个理财平台说我的收益要先交20%的税才能出金，账户现在冻结了"),
 ]
 
 ORDINARY = [
