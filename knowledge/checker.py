@@ -1,10 +1,12 @@
 """Check a described situation or a pasted message against the known scam types.
 
-Two kinds of evidence feed one decision: the classifier's probabilities and the red flags
-found by the rules. Each type's score is its classifier log-probability plus the strength
-of its own red flags and of the shared techniques typical of it; the ``ordinary`` score
-loses what all red flags together say. A softmax over those scores gives the reported
-probabilities. The weights below were chosen by ``bench/tune_checker.py`` on
+Two kinds of evidence feed one decision: the classifier's probabilities and what the rules
+find (red flags, and calm signs such as "都是诈骗" or "请勿泄露验证码"). Each type's score is its
+classifier log-probability plus the strength of its own red flags and of the shared
+techniques typical of it; the ``ordinary`` score loses what all red flags together say and
+gains what the calm signs say. A softmax over those scores gives the reported probabilities.
+A critical technique (safe account, screen sharing …) makes the risk high unless the text
+itself rebuts it. The weights below were chosen by ``bench/tune_checker.py`` on
 cross-validated training examples, never on the evaluation set.
 """
 from __future__ import annotations
