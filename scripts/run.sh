@@ -49,7 +49,8 @@ for _ in $(seq 1 360); do
 
 fanzha is ready.
   Chat (REST):     curl -s http://$HOST:$RASA_PORT/webhooks/rest/webhook -d '{"sender":"me","message":"我被骗了怎么办"}'
-  Web widget:      socket.io on http://$HOST:$RASA_PORT/socket.io
+  Web chat:        http://$HOST:$RASA_PORT/chat  (open in a browser)
+  Embed on a site: <script src="http://$HOST:$RASA_PORT/widget.js" data-fanzha-server="http://$HOST:$RASA_PORT"></script>
   HTTP API token:  data/api_token
 Press Ctrl-C to stop.
 MSG
