@@ -2,83 +2,13 @@
 and Ctrl-C stops everything it started."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ROOT
-
-MODEL = ROOT / "models" / "fanzha.tar.gz"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Assistant:
-    def __init__(self, tmp: Path) -> None:
-        assert MODEL.exists(), "no trained model: run 'make train' (make test does) before pytest"
-        self.rasa_port, self.actions_port = _free_port(), _free_port()
-        self.token = "test-token-" + uuid.uuid4().hex
-        endpoints = tmp / "endpoints.yml"
-        endpoints.write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n',
-            encoding="utf-8",
-        )
-        env = {
-            **os.environ,
-            "FANZHA_RASA_PORT": str(self.rasa_port),
-            "FANZHA_ACTIONS_PORT": str(self.actions_port),
-            "FANZHA_ENDPOINTS": str(endpoints),
-            "FANZHA_API_TOKEN": self.token,
-        }
-        self.log = tmp / "run.log"
-        self.process = subprocess.Popen(
-            ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 180
-        while "fanzha is ready." not in self.log.read_text(encoding="utf-8", errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("the run command did not become ready:\n" + self.log.read_text()[-3000:])
-            time.sleep(0.5)
-        self.url = f"http://127.0.0.1:{self.rasa_port}"
-
-    def say(self, text: str, sender: str | None = None) -> list[dict]:
-        response = requests.post(
-            f"{self.url}/webhooks/rest/webhook",
-            json={"sender": sender or uuid.uuid4().hex, "message": text},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def stop(self) -> int:
-        """Ctrl-C, as a person at the terminal would press it (SIGINT to the process group)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                return self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                return self.process.wait()
-        return self.process.returncode
+from tests.assistant import Assistant, port_open
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +66,7 @@ def test_the_http_api_needs_the_token(assistant):
 def test_ctrl_c_stops_everything_it_started(assistant):
     assistant.stop()
     deadline = time.monotonic() + 15
-    while (_port_open(assistant.rasa_port) or _port_open(assistant.actions_port)) and time.monotonic() < deadline:
+    while (port_open(assistant.rasa_port) or port_open(assistant.actions_port)) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert not _port_open(assistant.rasa_port)
-    assert not _port_open(assistant.actions_port)
+    assert not port_open(assistant.rasa_port)
+    assert not port_open(assistant.actions_port)
