@@ -19,7 +19,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_run_command import Assistant  # noqa: E402
+from tests.assistant import Assistant  # noqa: E402
 
 ACTION_TURNS = [
     "有人说我涉嫌洗钱，让我转到安全账户",

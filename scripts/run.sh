@@ -42,7 +42,8 @@ pids+=($!)
 pids+=($!)
 
 echo "Starting fanzha (first start loads the model: about 20 s) …"
-for _ in $(seq 1 360); do
+# Up to 300 s: a busy 2-core machine can take minutes to load TensorFlow and the model.
+for _ in $(seq 1 600); do
     if curl -fsS "http://$HOST:$RASA_PORT/status?token=$FANZHA_API_TOKEN" >/dev/null 2>&1 &&
         curl -fsS "http://$HOST:$ACTIONS_PORT/health" >/dev/null 2>&1; then
         cat <<MSG
@@ -50,6 +51,8 @@ for _ in $(seq 1 360); do
 fanzha is ready.
   Chat (REST):     curl -s http://$HOST:$RASA_PORT/webhooks/rest/webhook -d '{"sender":"me","message":"我被骗了怎么办"}'
   Web chat:        http://$HOST:$RASA_PORT/chat  (open in a browser)
+  Outreach demo:   http://$HOST:$RASA_PORT/demo  (projector view, quiz, printable handouts)
+  Agent console:   http://$HOST:$RASA_PORT/console  (add an agent: .venv/bin/fanzha agent add NAME)
   Embed on a site: <script src="http://$HOST:$RASA_PORT/widget.js" data-fanzha-server="http://$HOST:$RASA_PORT"></script>
   HTTP API token:  data/api_token
 Press Ctrl-C to stop.
@@ -62,5 +65,5 @@ MSG
     done
     sleep 0.5
 done
-echo "fanzha did not become ready within 180 s." >&2
+echo "fanzha did not become ready within 300 s." >&2
 exit 1

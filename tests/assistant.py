@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 from tests.conftest import ROOT
 
@@ -29,6 +30,14 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _report_key(folder: Path) -> str:
+    """One key per folder, so a restart in the same folder opens the same reports."""
+    key_file = folder / "report.key"
+    if not key_file.exists():
+        key_file.write_bytes(Fernet.generate_key())
+    return key_file.read_text().strip()
+
+
 class Assistant:
     def __init__(self, tmp: Path) -> None:
         assert MODEL.exists(), "no trained model: run 'make train' (make test does) before pytest"
@@ -41,6 +50,9 @@ class Assistant:
             encoding="utf-8",
         )
         env = {
+            # Reports and their key in the test's folder unless the test chose its own.
+            "FANZHA_DATABASE_URL": f"sqlite:///{tmp / 'fanzha.db'}",
+            "FANZHA_REPORT_KEY": _report_key(tmp),
             **os.environ,
             "FANZHA_RASA_PORT": str(self.rasa_port),
             "FANZHA_ACTIONS_PORT": str(self.actions_port),
@@ -52,7 +64,7 @@ class Assistant:
             ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=self.log.open("w"),
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while "fanzha is ready." not in self.log.read_text(encoding="utf-8", errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
