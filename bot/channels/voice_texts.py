@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from knowledge.loader import KNOWLEDGE_DIR, Contact, load_contacts
+from knowledge.loader import KNOWLEDGE_DIR, Contact, KnowledgeError, load_contacts
 
 TEXTS_FILE = Path(__file__).resolve().parent / "voice_texts.yml"
 KEYS = "0123456789*#"
@@ -23,12 +23,8 @@ _PAYLOAD = re.compile(r"^/[a-z_]+$")
 _CONTACT_FIELDS = ("number", "voice", "name")
 
 
-class VoiceTextsError(ValueError):
-    def __init__(self, path: Path | str, field_name: str, reason: str) -> None:
-        self.path = str(path)
-        self.field = field_name
-        self.reason = reason
-        super().__init__(f"{self.path}: field '{field_name}': {reason}")
+class VoiceTextsError(KnowledgeError):
+    """voice_texts.yml is malformed: the file, the field and the reason, as for knowledge files."""
 
 
 @dataclass(frozen=True)
