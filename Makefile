@@ -45,6 +45,9 @@ pytest:
 bench: install $(MODEL)
 	$(PY) bench/checker_bench.py
 	$(PY) bench/rest_bench.py
+	$(PY) bench/wechat_bench.py --messages 500 --concurrency 8
+	$(PY) bench/voice_bench.py --calls 200 --concurrency 10
+	$(PY) bench/storage_bench.py --reports 1000
 
 clean:
 	rm -rf models results .pytest_cache
