@@ -18,6 +18,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 import requests
 from playwright.sync_api import Frame, Page, sync_playwright
 
@@ -198,11 +199,20 @@ def test_a_scam_check_shows_the_verdict_in_its_risk_colour(web, knowledge):
     shot(page, "02-verdict")
 
 
-def test_a_report_is_answered_with_110(web):
+def _response(name: str) -> str:
+    domain = yaml.safe_load((ROOT / "bot" / "domain" / "report_form.yml").read_text(encoding="utf-8"))
+    return domain["responses"][name][0]["text"]
+
+
+def test_a_report_is_answered_with_110_then_the_form_starts(web):
     page = web.page
     replies = say(page, "我被骗了")
-    assert any("110" in text for text in replies), replies
+    assert "110" in replies[0], replies  # the first thing said is to call 110
+    assert replies[-1] == _response("utter_ask_report_happened_at")
     shot(page, "03-report")
+    # The resident stops the form; the chat is free for other questions again.
+    replies = say(page, "不填了")
+    assert replies[0] == _response("utter_report_stopped")
 
 
 def test_quick_replies_are_big_and_work_from_the_keyboard(web):
