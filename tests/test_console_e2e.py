@@ -19,22 +19,17 @@ import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from knowledge.handoff import handoff_texts
 from tests.assistant import Assistant
+from tests.browser import chromium
 from tests.conftest import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 SHOTS = ROOT / "results" / "screenshots" / "handoff"
 REPLY_MS = 60_000
 AGENTS = {"duty.wang": "wang-password-42", "duty.li": "li-password-4242"}
@@ -69,12 +64,9 @@ def assistant(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    assert CHROMIUM.exists(), "no browser at /usr/bin/chromium: apt-get install -y chromium"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def shot(page: Page, name: str) -> None:

@@ -21,15 +21,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page, Route
 
+from tests.browser import chromium
 from tests.conftest import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 SHOTS = ROOT / "results" / "screenshots" / "outreach"
 PROJECTOR = {"width": 1920, "height": 1080}
 PUBLIC_URL = "http://192.0.2.44:5005"  # only printed in the QR code; never contacted
@@ -116,16 +112,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    assert CHROMIUM.exists(), "no browser at /usr/bin/chromium: apt-get install -y chromium"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = chromium.new_context(viewport=PROJECTOR, locale="zh-CN")
+    with chromium() as launched:
+        context = launched.new_context(viewport=PROJECTOR, locale="zh-CN")
         session = Browser(context.new_page())
         context.on("request", lambda request: session.urls.append(request.url))
         context.route("**/*", session.route)
         yield session
-        chromium.close()
 
 
 def covered(spans) -> set[int]:

@@ -20,16 +20,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 import requests
-from playwright.sync_api import Frame, Page, sync_playwright
+from playwright.sync_api import Frame, Page
 
 from tests.assistant import Assistant
+from tests.browser import chromium
 from tests.conftest import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 SHOTS = ROOT / "results" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -55,10 +51,8 @@ def assistant(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def web(assistant):
-    assert CHROMIUM.exists(), "no browser at /usr/bin/chromium: apt-get install -y chromium"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport=PHONE, locale="zh-CN")
         session = Web(assistant, context.new_page())
         context.on("request", lambda request: session.urls.append(request.url))
@@ -66,7 +60,6 @@ def web(assistant):
         context.on("page", lambda page: page.on("websocket", lambda socket: session.urls.append(socket.url)))
         session.page.goto(f"{assistant.url}/chat")
         yield session
-        browser.close()
 
 
 def shot(page: Page, name: str) -> None:
