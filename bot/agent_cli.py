@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from bot.handoff import TicketStore
+from bot.report_cli import guarded
 from bot.storage import ReportStore, StorageError
 
 
@@ -66,17 +67,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(handler: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except StorageError as error:
-            print(f"fanzha agent {args.agent_command}: {error}", file=sys.stderr)
-            return 1
-
-    return run
-
-
 def add_agent_commands(commands: Any) -> None:
     """Register ``fanzha agent …`` on the main parser's subcommands."""
     agent = commands.add_parser("agent", help="manage who may log in to the agent console")
@@ -88,9 +78,9 @@ def add_agent_commands(commands: Any) -> None:
         command = sub.add_parser(name, help=helptext)
         command.add_argument("name", help="login name: 2-32 letters, digits, '.', '_' or '-'")
         command.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
-        command.set_defaults(func=_guarded(handler))
+        command.set_defaults(func=guarded(handler, "agent"))
     disable = sub.add_parser("disable", help="stop an agent from logging in")
     disable.add_argument("name")
-    disable.set_defaults(func=_guarded(cmd_disable))
+    disable.set_defaults(func=guarded(cmd_disable, "agent"))
     listing = sub.add_parser("list", help="list the agents")
-    listing.set_defaults(func=_guarded(cmd_list))
+    listing.set_defaults(func=guarded(cmd_list, "agent"))

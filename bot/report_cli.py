@@ -119,12 +119,14 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(handler: Any) -> Any:
+def guarded(handler: Any, group: str) -> Any:
+    """Run a ``fanzha <group> …`` handler; a storage error is one line on stderr and exit 1."""
+
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
         except StorageError as error:
-            print(f"fanzha report {args.report_command}: {error}", file=sys.stderr)
+            print(f"fanzha {group} {getattr(args, group + '_command')}: {error}", file=sys.stderr)
             return 1
 
     return run
@@ -136,11 +138,11 @@ def add_report_commands(commands: Any) -> None:
     sub = report.add_subparsers(dest="report_command", required=True)
     show = sub.add_parser("show", help="print a report's summary (decrypted)")
     show.add_argument("reference", help="reference number, e.g. FZ-20261122-7K3Q")
-    show.set_defaults(func=_guarded(cmd_show))
+    show.set_defaults(func=guarded(cmd_show, "report"))
     export = sub.add_parser("export", help="write reports since a day as CSV for the duty officer")
     export.add_argument("--since", type=_day, required=True, help="first day (Beijing time), YYYY-MM-DD")
     export.add_argument("--out", help="CSV file to create (owner-only); default: standard output")
-    export.set_defaults(func=_guarded(cmd_export))
+    export.set_defaults(func=guarded(cmd_export, "report"))
     delete = sub.add_parser("delete", help="erase a report for good (the resident's right to erasure)")
     delete.add_argument("reference", help="reference number")
-    delete.set_defaults(func=_guarded(cmd_delete))
+    delete.set_defaults(func=guarded(cmd_delete, "report"))

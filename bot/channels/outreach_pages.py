@@ -7,9 +7,7 @@ the layout and the controls.
 """
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from string import Template
@@ -19,24 +17,11 @@ import segno
 from knowledge.loader import Knowledge
 from knowledge.outreach import Outreach
 
+from .web import CONTENT_TYPES, Asset
+
 OUTREACH_DIR = Path(__file__).resolve().parent.parent / "web" / "outreach"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5005"
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
 _URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
-
-
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    content_type: str
-
-    @property
-    def version(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()[:16]
 
 
 def load_assets(directory: Path = OUTREACH_DIR) -> dict[str, Asset]:
