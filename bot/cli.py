@@ -111,6 +111,9 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     from bot.agent_cli import add_agent_commands
 
     add_agent_commands(commands)
+    from bot.purge_cli import add_purge_command
+
+    add_purge_command(commands)
 
     from bot.outreach_cli import add_demo_commands
 

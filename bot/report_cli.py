@@ -120,13 +120,14 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def guarded(handler: Any, group: str) -> Any:
-    """Run a ``fanzha <group> …`` handler; a storage error is one line on stderr and exit 1."""
+    """Run a ``fanzha <group> [command] …`` handler; a storage error is one line on stderr and exit 1."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
         except StorageError as error:
-            print(f"fanzha {group} {getattr(args, group + '_command')}: {error}", file=sys.stderr)
+            command = " ".join(filter(None, (group, getattr(args, group + "_command", None))))
+            print(f"fanzha {command}: {error}", file=sys.stderr)
             return 1
 
     return run

@@ -46,6 +46,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
@@ -598,6 +599,34 @@ class ReportStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(callbacks_table.c.created_at, callbacks_table.c.id)).all()
         return [self._callback(row) for row in rows]
+
+    # --- retention ------------------------------------------------------------------------
+
+    def purge_older_than(self, cutoff: datetime, dry_run: bool = False) -> "PurgeCounts":
+        """Erase reports last changed, call-backs made and tickets closed (or, never closed,
+        opened) before ``cutoff``; with ``dry_run`` only count them. Used by ``fanzha purge``."""
+        before = _utc(cutoff).replace(tzinfo=None)
+        ticket_time = func.coalesce(tickets_table.c.closed_at, tickets_table.c.created_at)
+        conditions = (
+            (reports_table, reports_table.c.updated_at < before),
+            (callbacks_table, callbacks_table.c.created_at < before),
+            (tickets_table, ticket_time < before),
+        )
+        counts: list[int] = []
+        with self.engine.begin() as conn:
+            for table, condition in conditions:
+                if dry_run:
+                    counts.append(conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one())
+                else:
+                    counts.append(conn.execute(table.delete().where(condition)).rowcount)
+        return PurgeCounts(*counts)
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    reports: int
+    callbacks: int
+    tickets: int
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
