@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from cryptography.fernet import Fernet
 
 from tests.conftest import ROOT
@@ -43,12 +44,12 @@ class Assistant:
         assert MODEL.exists(), "no trained model: run 'make train' (make test does) before pytest"
         self.rasa_port, self.actions_port = free_port(), free_port()
         self.token = "test-token-" + uuid.uuid4().hex
+        # The project's endpoints, with this test's ports and tracker database.
+        settings = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+        settings["action_endpoint"]["url"] = f"http://127.0.0.1:{self.actions_port}/webhook"
+        settings["tracker_store"]["db"] = str(tmp / "tracker.db")
         endpoints = tmp / "endpoints.yml"
-        endpoints.write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n',
-            encoding="utf-8",
-        )
+        endpoints.write_text(yaml.safe_dump(settings), encoding="utf-8")
         env = {
             # Reports and their key in the test's folder unless the test chose its own.
             "FANZHA_DATABASE_URL": f"sqlite:///{tmp / 'fanzha.db'}",
