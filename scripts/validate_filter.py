@@ -2,7 +2,7 @@
 
 Rasa 3.6 warns "The utterance X is not used in any story or rule" for responses that stories
 never name but that are used all the same: a form's questions (`utter_ask_<slot>`, and our
-`utter_reask_<slot>` for the second try) and responses that custom actions send by name.
+`utter_reask_<slot>` for the second try) and responses that custom actions (or bot/) send by name.
 Those are dropped here only when the domain and actions/ show that use; anything else stays.
 """
 from __future__ import annotations
@@ -31,8 +31,11 @@ def form_slots() -> set[str]:
 
 
 def responses_sent_by_actions() -> set[str]:
-    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "actions").glob("*.py"))
-    return set(re.findall(r"response=\"(utter_[a-z0-9_/]+)\"", source))
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for folder in ("actions", "bot") for p in (ROOT / folder).glob("*.py")
+    )
+    # `response="utter_x"` in actions; `X_RESPONSE = "utter_x"` where the Rasa server sends it.
+    return set(re.findall(r"(?:response=|_RESPONSE = )\"(utter_[a-z0-9_/]+)\"", source))
 
 
 def used_elsewhere(utterance: str, slots: set[str], sent: set[str]) -> bool:

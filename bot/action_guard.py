@@ -1,0 +1,97 @@
+"""A safe answer, in seconds, when the action server is down or slow.
+
+Rasa 3.6 waits up to five minutes for a custom action and, when the call fails, goes on
+without a word to the user. A resident who has just been scammed must hear "110" at once, so
+every custom action call here has a time limit and a failed call answers with the domain's
+``utter_action_unavailable`` (110 and 96110). Form rejections pass through unchanged.
+
+After a failure, calls fail at once for ``RETRY_AFTER_S`` seconds instead of each waiting
+for the limit again; the first call after that tries the action server again, so the
+conversation goes on normally as soon as it is back. The safe answer is sent once per turn.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any, Mapping
+
+from rasa.core.actions.action import ActionBotResponse, ActionExecutionRejection, RemoteAction
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.exceptions import RasaException
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE_RESPONSE = "utter_action_unavailable"
+ENV_TIMEOUT = "FANZHA_ACTION_TIMEOUT"
+DEFAULT_TIMEOUT_S = 2.0
+RETRY_AFTER_S = 5.0
+
+
+def action_timeout(env: Mapping[str, str] = os.environ) -> float:
+    raw = env.get(ENV_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 60:
+        raise ValueError(f"{ENV_TIMEOUT} must be a number of seconds between 0 and 60, not {raw!r}")
+    return seconds
+
+
+class _Breaker:
+    """Remembers when the action server last failed."""
+
+    def __init__(self) -> None:
+        self.failed_at = float("-inf")
+
+    def open(self) -> bool:
+        return time.monotonic() - self.failed_at < RETRY_AFTER_S
+
+    def trip(self) -> None:
+        self.failed_at = time.monotonic()
+
+    def reset(self) -> None:
+        self.failed_at = float("-inf")
+
+
+_breaker = _Breaker()
+_unguarded_run = RemoteAction.run
+
+
+def _answered_this_turn(tracker: Any) -> bool:
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, BotUttered) and event.metadata.get("utter_action") == UNAVAILABLE_RESPONSE:
+            return True
+    return False
+
+
+async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list:
+    try:
+        if _breaker.open():
+            raise RasaException("the action server failed a moment ago")
+        events = await asyncio.wait_for(
+            _unguarded_run(self, output_channel, nlg, tracker, domain), timeout=action_timeout()
+        )
+    except ActionExecutionRejection:
+        raise
+    except (asyncio.TimeoutError, RasaException) as error:
+        _breaker.trip()
+        logger.error("Custom action '%s' failed (%s); the user gets %s.",
+                     self.name(), str(error) or "no answer in time", UNAVAILABLE_RESPONSE)
+        if _answered_this_turn(tracker):
+            return []
+        return await ActionBotResponse(UNAVAILABLE_RESPONSE).run(output_channel, nlg, tracker, domain)
+    _breaker.reset()
+    return events
+
+
+def install() -> None:
+    """Guard every custom action call in this process (idempotent)."""
+    action_timeout()  # a bad setting stops the server at start, not at the first victim
+    RemoteAction.run = _guarded_run  # type: ignore[method-assign]

@@ -1,0 +1,143 @@
+"""A custom action that cannot run still gets the resident a safe answer, in time."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot import action_guard
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "bot" / "domain"))
+
+
+@pytest.fixture(autouse=True)
+def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    action_guard.install()
+    monkeypatch.setattr(action_guard, "_breaker", action_guard._Breaker())
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run_check(domain: Domain, url: str, tracker: DialogueStateTracker | None = None) -> tuple[list, float]:
+    tracker = tracker or DialogueStateTracker.from_events("resident", [UserUttered("有人让我转到安全账户")])
+    action = RemoteAction("action_check_scam", EndpointConfig(url))
+    started = time.monotonic()
+    events = await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses),
+                              tracker, domain)
+    return events, time.monotonic() - started
+
+
+def assert_safe_answer(events: list) -> None:
+    texts = [e.text for e in events if isinstance(e, BotUttered)]
+    assert len(texts) == 1
+    assert "110" in texts[0] and "96110" in texts[0]
+
+
+class ActionServer:
+    """A stand-in action server whose behaviour the test sets: answer, hang, or fail."""
+
+    def __init__(self) -> None:
+        self.mode = "answer"
+        self.calls = 0
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        if self.mode == "hang":
+            await asyncio.sleep(30)
+        if self.mode == "fail":
+            return web.Response(status=500, text="boom")
+        return web.json_response({"events": [{"event": "slot", "name": "risk", "value": "high"}],
+                                  "responses": [{"text": "高风险：这是冒充公检法诈骗。"}]})
+
+
+@pytest.fixture
+async def action_server() -> Any:
+    server = ActionServer()
+    app = web.Application()
+    app.router.add_post("/webhook", server.webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = closed_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    server.url = f"http://127.0.0.1:{port}/webhook"
+    yield server
+    await runner.cleanup()
+
+
+async def test_no_action_server_gets_the_safe_answer_at_once(domain: Domain) -> None:
+    events, seconds = await run_check(domain, f"http://127.0.0.1:{closed_port()}/webhook")
+    assert_safe_answer(events)
+    assert seconds < 1
+
+
+async def test_a_hanging_action_server_gets_the_safe_answer_within_the_limit(domain: Domain, action_server: ActionServer) -> None:
+    action_server.mode = "hang"
+    events, seconds = await run_check(domain, action_server.url)
+    assert_safe_answer(events)
+    assert action_guard.DEFAULT_TIMEOUT_S <= seconds < 3
+
+
+async def test_an_action_server_error_gets_the_safe_answer(domain: Domain, action_server: ActionServer) -> None:
+    action_server.mode = "fail"
+    events, _ = await run_check(domain, action_server.url)
+    assert_safe_answer(events)
+
+
+async def test_after_a_failure_calls_answer_at_once_then_the_server_is_tried_again(
+    domain: Domain, action_server: ActionServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    action_server.mode = "fail"
+    await run_check(domain, action_server.url)
+    action_server.mode = "answer"
+    events, seconds = await run_check(domain, action_server.url)
+    assert_safe_answer(events)
+    assert action_server.calls == 1 and seconds < 0.5  # not waited for, not called
+
+    monkeypatch.setattr(action_guard, "RETRY_AFTER_S", 0.0)
+    events, _ = await run_check(domain, action_server.url)
+    assert action_server.calls == 2
+    assert SlotSet("risk", "high") in events
+    assert [e.text for e in events if isinstance(e, BotUttered)] == ["高风险：这是冒充公检法诈骗。"]
+
+
+async def test_the_safe_answer_is_sent_once_per_turn(domain: Domain) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/webhook"
+    first, _ = await run_check(domain, url)
+    tracker = DialogueStateTracker.from_events(
+        "resident", [UserUttered("有人让我转到安全账户"), ActionExecuted("action_check_scam"), *first]
+    )
+    second, _ = await run_check(domain, url, tracker)
+    assert second == []
+    tracker.update(UserUttered("那我该怎么办"))
+    third, _ = await run_check(domain, url, tracker)
+    assert_safe_answer(third)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "61"])
+def test_a_bad_timeout_setting_is_refused_with_its_name(value: str) -> None:
+    with pytest.raises(ValueError, match=action_guard.ENV_TIMEOUT):
+        action_guard.action_timeout({action_guard.ENV_TIMEOUT: value})
+
+
+def test_the_timeout_setting_is_read() -> None:
+    assert action_guard.action_timeout({action_guard.ENV_TIMEOUT: "1.5"}) == 1.5
+    assert action_guard.action_timeout({}) == action_guard.DEFAULT_TIMEOUT_S

@@ -1,0 +1,58 @@
+"""Faults with the real assistant: the action server stops answering mid-conversation."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot import action_guard
+from tests.assistant import Assistant
+
+SCAM = "有人说我涉嫌洗钱，让我把钱转到安全账户配合调查"
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    running = Assistant(tmp_path_factory.mktemp("faults"))
+    yield running
+    running.stop()
+
+
+def listening_pid(port: int) -> int:
+    pids = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True).stdout.split()
+    assert pids, f"nothing listens on port {port}"
+    return int(pids[0])
+
+
+def texts(reply: list[dict]) -> str:
+    return "\n".join(message.get("text", "") for message in reply)
+
+
+def test_a_hung_action_server_still_gets_110_and_96110_in_time_then_the_check_works_again(assistant: Assistant) -> None:
+    sender = uuid.uuid4().hex
+    normal = texts(assistant.say(SCAM, sender))
+    actions = listening_pid(assistant.actions_port)
+    os.kill(actions, signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        started = time.monotonic()
+        reply = texts(assistant.say(SCAM, sender))
+        seconds = time.monotonic() - started
+    finally:
+        os.kill(actions, signal.SIGCONT)
+    assert seconds < 3
+    assert "110" in reply and "96110" in reply
+    assert reply != normal
+
+    time.sleep(action_guard.RETRY_AFTER_S + 0.5)
+    assert texts(assistant.say(SCAM, sender)) == normal  # the same conversation, checked normally again
+
+
+def test_the_failure_is_logged_without_what_the_resident_wrote(assistant: Assistant) -> None:
+    log = Path(assistant.log).read_text(encoding="utf-8", errors="replace")
+    assert "Custom action 'action_check_scam' failed" in log
+    assert "安全账户" not in log
