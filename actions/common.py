@@ -7,6 +7,7 @@ from typing import Iterable
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.report_queue import ReportQueue, Retrier
 from bot.storage import ReportStore
 from knowledge.checker import Checker
 from knowledge.loader import Knowledge, default_knowledge
@@ -30,6 +31,17 @@ def checker() -> Checker:
 def report_store() -> ReportStore:
     """One store per action-server process (FANZHA_DATABASE_URL or data/fanzha.db)."""
     return ReportStore()
+
+
+@lru_cache(maxsize=1)
+def report_queue() -> ReportQueue:
+    """Reports waiting for the database (FANZHA_REPORT_QUEUE or data/report_queue/)."""
+    return ReportQueue()
+
+
+@lru_cache(maxsize=1)
+def report_retrier() -> Retrier:
+    return Retrier(report_queue(), report_store)
 
 
 def on_voice(tracker: Tracker) -> bool:

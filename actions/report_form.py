@@ -17,7 +17,17 @@ from bot.storage import ABANDONED, FINISHED, StorageError
 from knowledge.case_summary import TEXT, VOICE, build_case_texts, field_keys, is_given
 from knowledge.report_answers import understand
 
-from .common import REFERENCE, contact_line, knowledge, numbered, on_voice, report_store, warn_if_masked
+from .common import (
+    REFERENCE,
+    contact_line,
+    knowledge,
+    numbered,
+    on_voice,
+    report_queue,
+    report_retrier,
+    report_store,
+    warn_if_masked,
+)
 from .sms import offer_sms
 
 logger = logging.getLogger(__name__)
@@ -25,6 +35,8 @@ logger = logging.getLogger(__name__)
 FORM = "report_form"
 SLOT_PREFIX = "report_"
 REASKED = "report_reasked"
+# What _store returns for a report that waits on disk for the database (no reference yet).
+QUEUED = "queued"
 
 
 def slot_name(key: str) -> str:
@@ -93,10 +105,13 @@ class ActionSubmitReport(Action):
     ) -> list[EventType]:
         fields = collected_fields(tracker)
         scam_type = tracker.get_slot("scam_type")
-        reference = _store(tracker, fields, FINISHED)
+        outcome = _store(tracker, fields, FINISHED)
+        reference = None if outcome in (None, QUEUED) else outcome
         texts = build_case_texts(fields, scam_type, _channel_kind(tracker), reference, knowledge())
         dispatcher.utter_message(text=texts.summary)
-        if reference is None:
+        if outcome == QUEUED:
+            dispatcher.utter_message(response="utter_report_queued")
+        elif outcome is None:
             dispatcher.utter_message(response="utter_report_not_saved")
         evidence = "；".join(texts.evidence) if on_voice(tracker) else numbered(texts.evidence)
         dispatcher.utter_message(response="utter_report_evidence", evidence=evidence)
@@ -117,7 +132,8 @@ class ActionAbandonReport(Action):
         fields = collected_fields(tracker)
         reference = None
         if any(is_given(value) for value in fields.values()):
-            reference = _store(tracker, fields, ABANDONED)
+            outcome = _store(tracker, fields, ABANDONED)
+            reference = None if outcome == QUEUED else outcome
         dispatcher.utter_message(response="utter_report_stopped")
         if reference:
             dispatcher.utter_message(response="utter_report_kept", reference=reference)
@@ -125,18 +141,26 @@ class ActionAbandonReport(Action):
 
 
 def _store(tracker: Tracker, fields: dict[str, Any], status: str) -> str | None:
-    """Save the report and return its reference; None when it could not be saved (the caller
-    must then not claim it was)."""
+    """Save the report and return its reference; QUEUED when the database could not take it
+    and it waits on disk (bot/report_queue.py); None when it could not be kept at all. The
+    caller must not claim a report was saved unless it has a reference."""
+    report = dict(
+        channel=tracker.get_latest_input_channel() or "unknown",
+        scam_type=tracker.get_slot("scam_type"),
+        risk=tracker.get_slot("risk"),
+        status=status,
+        sender=tracker.sender_id,
+    )
     try:
-        stored = report_store().save_report(
-            fields,
-            channel=tracker.get_latest_input_channel() or "unknown",
-            scam_type=tracker.get_slot("scam_type"),
-            risk=tracker.get_slot("risk"),
-            status=status,
-            sender=tracker.sender_id,
-        )
+        store = report_store()
+        report_queue().flush(store)  # older reports first
+        return store.save_report(fields, **report).reference
     except StorageError as error:
         logger.error("report not stored: %s", error)
+    try:
+        report_queue().put(fields, **report)
+    except StorageError as error:
+        logger.error("report not kept either: %s", error)
         return None
-    return stored.reference
+    report_retrier().start()
+    return QUEUED

@@ -469,11 +469,14 @@ class ReportStore:
         risk: str | None = None,
         status: str = FINISHED,
         sender: str | None = None,
+        created_at: datetime | None = None,
     ) -> StoredReport:
-        """Store a new report (answers masked, then encrypted) under a new reference number."""
+        """Store a new report (answers masked, then encrypted) under a new reference number.
+
+        ``created_at``: when the resident finished it, if that was earlier (a queued report)."""
         if not channel:
             raise StorageError("channel must be given")
-        now = self._clock().astimezone(timezone.utc)
+        now = (created_at or self._clock()).astimezone(timezone.utc)
         values = dict(
             sender_hash=self._cipher.lookup_hash(sender),
             sender=self._cipher.encrypt(sender),
@@ -493,7 +496,12 @@ class ReportStore:
                     conn.execute(insert(reports_table).values(reference=reference, **values))
             except IntegrityError:
                 continue
-            return self.get_report(reference)
+            except SQLAlchemyError as error:  # down, locked, full: the caller keeps the report elsewhere
+                raise StorageError(f"the report database did not take the report: {error.__class__.__name__}") from None
+            # Not read back: a failed read after a good insert must not queue the report twice.
+            return StoredReport(reference=reference, fields=mask_report_fields(fields), scam_type=scam_type,
+                                risk=risk, channel=channel, status=status, sender=sender,
+                                created_at=now, updated_at=now)
         raise StorageError("could not find a free reference number; try again")
 
     def update_report(

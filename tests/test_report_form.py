@@ -25,10 +25,13 @@ def store(tmp_path, monkeypatch) -> Iterator[ReportStore]:
     """Reports go to a database of the test's own; the action server's store is rebuilt."""
     monkeypatch.setenv("FANZHA_DATABASE_URL", f"sqlite:///{tmp_path / 'reports.db'}")
     monkeypatch.setenv("FANZHA_REPORT_KEY", _key())
+    monkeypatch.setenv("FANZHA_REPORT_QUEUE", str(tmp_path / "queue"))
     common.report_store.cache_clear()
+    common.report_queue.cache_clear()
     yield common.report_store()
     common.report_store().close()
     common.report_store.cache_clear()
+    common.report_queue.cache_clear()
 
 
 def _key() -> str:
@@ -151,17 +154,55 @@ async def test_on_voice_the_summary_is_short(store: ReportStore) -> None:
     assert "17012345678" not in summary  # numbers are read digit by digit, not as one figure
 
 
-async def test_a_report_that_cannot_be_stored_is_not_claimed_saved(tmp_path, monkeypatch) -> None:
-    # The database "file" is a folder: SQLite cannot open it.
+@pytest.fixture()
+def database_down(tmp_path, monkeypatch) -> Iterator[None]:
+    """The database "file" is a folder: SQLite cannot open it."""
     monkeypatch.setenv("FANZHA_DATABASE_URL", f"sqlite:///{tmp_path}")
     monkeypatch.setenv("FANZHA_REPORT_KEY", _key())
+    monkeypatch.setenv("FANZHA_REPORT_QUEUE", str(tmp_path / "queue"))
+    monkeypatch.setattr("actions.report_form.report_retrier", lambda: _NoRetry())
     common.report_store.cache_clear()
+    common.report_queue.cache_clear()
+    yield
+    common.report_store.cache_clear()
+    common.report_queue.cache_clear()
+
+
+class _NoRetry:
+    def start(self) -> None:  # the test stores the queue itself, when it chooses
+        pass
+
+
+async def test_a_report_the_database_refuses_waits_on_disk_and_is_not_claimed_saved(database_down, tmp_path, monkeypatch) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitReport().run(dispatcher, finished(_answers()), DOMAIN)
+    assert slot_events(events)["report_reference"] is None
+    assert [m.get("response") for m in dispatcher.messages].count("utter_report_queued") == 1
+    assert not any(m.get("response") == "utter_report_not_saved" for m in dispatcher.messages)
+    assert "110" in texts(dispatcher)  # the summary and 110 are still given
+    assert len(common.report_queue().pending()) == 1
+
+    # The database is back: the next report stores the waiting one first, each exactly once.
+    monkeypatch.setenv("FANZHA_DATABASE_URL", f"sqlite:///{tmp_path / 'reports.db'}")
     common.report_store.cache_clear()
+    events = await ActionSubmitReport().run(CollectingDispatcher(), finished(_answers()), DOMAIN)
+    store = common.report_store()
+    stored = store.reports_for_sender("resident")
+    assert len(stored) == 2 and slot_events(events)["report_reference"] in {r.reference for r in stored}
+    assert common.report_queue().pending() == []
+    store.close()
+
+
+async def test_a_report_that_cannot_be_kept_anywhere_is_not_claimed_saved(database_down, tmp_path, monkeypatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("FANZHA_REPORT_QUEUE", str(blocked))
+    common.report_queue.cache_clear()
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitReport().run(dispatcher, finished(_answers()), DOMAIN)
     assert slot_events(events)["report_reference"] is None
     assert any(m.get("response") == "utter_report_not_saved" for m in dispatcher.messages)
-    assert "110" in texts(dispatcher)  # the summary and 110 are still given
+    assert not any(m.get("response") == "utter_report_queued" for m in dispatcher.messages)
 
 
 async def test_stopping_halfway_keeps_what_was_said(store: ReportStore) -> None:
