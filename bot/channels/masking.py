@@ -8,6 +8,9 @@ from rasa.core.channels.channel import UserMessage
 
 from knowledge.privacy import mask_sensitive
 
+from .notices import load_notices
+from .rate_limit import limiter_from_env
+
 # Long enough for a pasted chat log; longer texts are cut (the user is told, see metadata).
 MAX_MESSAGE_CHARS = 2000
 _BUTTON_PAYLOAD = re.compile(r"^/[a-z_]+$")
@@ -43,7 +46,18 @@ class MaskingMixin:
     """Put in front of a Rasa InputChannel: wraps the callback every handler calls."""
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Any:
+        limiter, notices = limiter_from_env(), load_notices()
+
         async def cleaned(message: UserMessage) -> Any:
-            return await on_new_message(clean_user_message(message))
+            # One limiter per channel, keyed by sender only (REST callers choose input_channel).
+            if limiter and not limiter.allow(str(message.sender_id)):
+                # Over the rate limit: Rasa never sees (or stores) it; the sender is told why.
+                await message.output_channel.send_text_message(message.sender_id, notices.rate_limited)
+                return None
+            result = await on_new_message(clean_user_message(message))
+            if (message.metadata or {}).get("fanzha", {}).get("truncated"):
+                truncated = notices.truncated.format(max_chars=MAX_MESSAGE_CHARS)
+                await message.output_channel.send_text_message(message.sender_id, truncated)
+            return result
 
         return super().blueprint(cleaned)  # type: ignore[misc]

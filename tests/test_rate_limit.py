@@ -1,0 +1,207 @@
+"""Per-sender rate limiting and the long-message notice on the public channels.
+
+The limiter on its own with a fake clock, then each channel's blueprint in a Sanic app (REST,
+WeChat, the phone line) or its socket.io handler, with a stand-in for Rasa that records what
+reaches it. No model is needed.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
+
+from bot.channels.masking import MAX_MESSAGE_CHARS
+from bot.channels.notices import load_notices
+from bot.channels.rate_limit import RateLimit, RateLimitError, SlidingWindowLimiter, limiter_from_env
+from bot.channels.rest import RestChannel
+from bot.channels.socketio import SocketIOChannel
+from bot.channels.speech import speakable
+from knowledge.loader import KNOWLEDGE_DIR, load_contacts
+from tests import test_voice_channel as voice
+from tests import test_wechat_channel as wechat
+
+NOTICES = load_notices()
+POLICE = load_contacts(KNOWLEDGE_DIR / "contacts.yml")["police_110"].number
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rasa:
+    """Stands in for Rasa's agent: records each message and answers through its output channel."""
+
+    def __init__(self) -> None:
+        self.received: list[UserMessage] = []
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.received.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "收到")
+
+
+# --- the limiter --------------------------------------------------------------------------
+
+
+def test_the_setting_reads_messages_per_seconds_or_off():
+    assert RateLimit.parse("20/60") == RateLimit(20, 60.0)
+    assert RateLimit.parse(" 5 / 1.5 ") == RateLimit(5, 1.5)
+    assert RateLimit.parse("off") is None
+    assert limiter_from_env({}).limit == RateLimit(20, 60.0)  # the default
+    assert limiter_from_env({"FANZHA_RATE_LIMIT": "OFF"}) is None
+    for bad in ("20", "0/60", "20/0", "twenty/60", "-1/60"):
+        with pytest.raises(RateLimitError, match="MESSAGES/SECONDS"):
+            RateLimit.parse(bad)
+
+
+def test_a_sender_gets_the_limit_in_any_window_and_others_are_not_affected():
+    clock = Clock()
+    limiter = SlidingWindowLimiter(RateLimit(3, 60), clock)
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b")
+    clock.now += 30
+    assert not limiter.allow("a")  # the window slides: still three in the last 60 s
+    clock.now += 30.5
+    assert limiter.allow("a") and limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
+
+
+def test_refused_messages_do_not_extend_the_wait():
+    clock = Clock()
+    limiter = SlidingWindowLimiter(RateLimit(1, 10), clock)
+    assert limiter.allow("a")
+    for _ in range(50):
+        clock.now += 0.1
+        assert not limiter.allow("a")
+    clock.now += 5.1
+    assert limiter.allow("a")
+
+
+def test_idle_senders_are_forgotten():
+    clock = Clock()
+    limiter = SlidingWindowLimiter(RateLimit(2, 60), clock)
+    for i in range(999):
+        limiter.allow(f"sender-{i}")
+    clock.now += 61
+    limiter.allow("latest")  # the 1000th call sweeps
+    assert limiter.senders == 1
+
+
+def test_the_notice_names_the_emergency_number_from_contacts():
+    assert POLICE and POLICE in NOTICES.rate_limited
+    assert str(MAX_MESSAGE_CHARS) in NOTICES.truncated.format(max_chars=MAX_MESSAGE_CHARS)
+
+
+# --- REST ---------------------------------------------------------------------------------
+
+
+def rest_app(rasa: Rasa) -> Sanic:
+    app = Sanic(f"rest_{uuid.uuid4().hex}")
+    app.blueprint(RestChannel().blueprint(rasa), url_prefix="/webhooks/rest")
+    return app
+
+
+async def rest_say(app: Sanic, sender: str, text: str) -> list[str]:
+    _, resp = await app.asgi_client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+    assert resp.status == 200, resp.text
+    return [m["text"] for m in resp.json]
+
+
+async def test_rest_over_the_limit_is_not_sent_to_rasa_and_gets_the_notice(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "3/60")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    for i in range(3):
+        assert await rest_say(app, "resident", f"第{i}条") == ["收到"]
+    assert await rest_say(app, "resident", "第4条：我的电话13812345678") == [NOTICES.rate_limited]
+    assert [m.text for m in rasa.received] == ["第0条", "第1条", "第2条"]
+    assert await rest_say(app, "neighbour", "你好") == ["收到"]  # per sender
+
+
+async def test_rest_callers_cannot_dodge_the_limit_by_naming_another_input_channel(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "1/60")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    for channel in ("rest", "other", "again"):
+        await app.asgi_client.post(
+            "/webhooks/rest/webhook", json={"sender": "resident", "message": "你好", "input_channel": channel}
+        )
+    assert len(rasa.received) == 1
+
+
+async def test_rate_limiting_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "off")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    for i in range(30):
+        await rest_say(app, "resident", f"第{i}条")
+    assert len(rasa.received) == 30
+
+
+async def test_a_long_message_is_cut_and_the_resident_is_told(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "off")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    replies = await rest_say(app, "resident", "对方说" + "快点转账" * 1000)
+    assert len(rasa.received[0].text) == MAX_MESSAGE_CHARS
+    assert replies == ["收到", NOTICES.truncated.format(max_chars=MAX_MESSAGE_CHARS)]
+    assert await rest_say(app, "resident", "短消息") == ["收到"]  # no notice when nothing was cut
+
+
+# --- socket.io (the web widget) -------------------------------------------------------------
+
+
+async def test_socketio_over_the_limit_is_not_sent_to_rasa_and_gets_the_notice(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "2/60")
+    rasa = Rasa()
+    channel = SocketIOChannel()
+    channel.blueprint(rasa)
+    emitted: list[tuple[str, Any]] = []
+
+    async def emit(event: str, data: Any = None, room: Any = None, **_: Any) -> None:
+        emitted.append((room, data))
+
+    channel.sio.emit = emit  # type: ignore[assignment]
+    handle = channel.sio.handlers["/"]["user_uttered"]
+    for i in range(3):
+        await handle("sid-1", {"message": f"第{i}条"})
+    await handle("sid-2", {"message": "你好"})
+    assert [m.text for m in rasa.received] == ["第0条", "第1条", "你好"]
+    assert emitted[2] == ("sid-1", {"text": NOTICES.rate_limited})
+
+
+# --- WeChat -------------------------------------------------------------------------------
+
+
+async def test_wechat_over_the_limit_is_not_sent_to_rasa_and_gets_the_notice(monkeypatch):
+    for variable in wechat.ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "2/60")
+    h = wechat.harness()
+    replies = [await h.ask(wechat.text_xml(f"第{i}条")) for i in range(3)]
+    assert [r["Content"] for r in replies] == ["收到：第0条", "收到：第1条", NOTICES.rate_limited]
+    assert h.bot.texts == ["第0条", "第1条"]
+    other = await h.ask(wechat.text_xml("你好", user="oOther_resident"))
+    assert other["Content"] == "收到：你好"
+
+
+# --- the phone line -----------------------------------------------------------------------
+
+
+async def test_voice_over_the_limit_is_not_sent_to_rasa_and_the_caller_hears_the_notice(monkeypatch):
+    for name in (voice.AUTH_TOKEN_ENV, "FANZHA_TWILIO_ACCOUNT_SID", "FANZHA_TWILIO_FROM", "FANZHA_TWILIO_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FANZHA_RATE_LIMIT", "2/60")
+    bot = voice.Bot()
+    line = voice.Line(bot)
+    await line.call()  # the greeting: not a turn of the assistant
+    for text in ("我接到一个电话", "对方说是公安局的"):
+        assert "请说说具体情况" in voice.said(await line.call(SpeechResult=text, Confidence="0.9"))
+    third = voice.said(await line.call(SpeechResult="让我转到安全账户", Confidence="0.9"))
+    assert speakable(NOTICES.rate_limited).text.rstrip("。") in third
+    assert bot.texts == ["我接到一个电话", "对方说是公安局的"]
