@@ -84,7 +84,8 @@ class Sessions:
 
     def read(self, cookie: str | None) -> Session | None:
         """The session in a cookie, or None when it is missing, forged, expired or revoked."""
-        if not cookie or cookie.count(".") != 1:
+        # Only ASCII can be a cookie this class issued (and hmac compares ASCII strings only).
+        if not cookie or not cookie.isascii() or cookie.count(".") != 1:
             return None
         payload, signature = cookie.split(".")
         if not hmac.compare_digest(self._sign(payload), signature):
@@ -107,4 +108,6 @@ class Sessions:
         return _b64(hmac.new(self._csrf_key, session.sid.encode("ascii"), hashlib.sha256).digest())
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
+        # As bytes: a header with non-ASCII characters is simply wrong, not an error.
+        given = (token or "").encode("utf-8", "surrogateescape")
+        return bool(token) and hmac.compare_digest(self.csrf_token(session).encode("ascii"), given)

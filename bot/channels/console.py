@@ -190,6 +190,8 @@ class AgentConsoleChannel(InputChannel):
                 name, password = body["name"], body["password"]
                 if not isinstance(name, str) or not isinstance(password, str) or len(request.body) > MAX_BODY:
                     raise TypeError
+                # JSON may carry lone surrogates ("\ud800"), which the database cannot take.
+                name.encode("utf-8"), password.encode("utf-8")
             except (ValueError, KeyError, TypeError):
                 return _error(400, '需要 JSON {"name": "…", "password": "…"}')
             loop = asyncio.get_running_loop()
