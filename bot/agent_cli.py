@@ -13,7 +13,11 @@ from bot.storage import ReportStore, StorageError
 
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        raw = sys.stdin.buffer.readline().rstrip(b"\r\n")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise StorageError("the password is not valid UTF-8; nothing was changed") from None
     first = getpass.getpass("Password: ")
     if getpass.getpass("Repeat the password: ") != first:
         raise StorageError("the two passwords differ; nothing was changed")

@@ -305,7 +305,7 @@ class TicketStore:
     # --- agents -----------------------------------------------------------------------------
 
     def add_agent(self, name: str, password: str) -> None:
-        if not _AGENT_NAME.match(name or ""):
+        if not _AGENT_NAME.fullmatch(name or ""):
             raise HandoffError("an agent name is 2 to 32 letters, digits, '.', '_' or '-'")
         if len(password or "") < MIN_PASSWORD_CHARS:
             raise HandoffError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
