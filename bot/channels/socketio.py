@@ -1,6 +1,7 @@
 """Rasa's socket.io channel (the web widget) with secrets masked on the way in."""
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -9,6 +10,9 @@ from rasa.core.channels.socketio import SocketIOInput
 from sanic import Blueprint
 
 from .masking import MaskingMixin
+from .request_checks import message_problem, sender_problem
+
+logger = logging.getLogger(__name__)
 
 
 class SocketIOChannel(MaskingMixin, SocketIOInput):
@@ -27,10 +31,23 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
             session_id = data.get("session_id") if isinstance(data, dict) else None
-            if not isinstance(session_id, str) or not session_id.strip():
+            if sender_problem(session_id, "session_id"):
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
                 await sio.enter_room(sid, session_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+
+        # Rasa's handler fails on a message that is not {"message": "…", "session_id": "…"};
+        # such a message is logged and dropped here, and the connection goes on.
+        rasa_handler = sio.handlers[self.namespace or "/"][self.user_message_evt]
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            sender_field = "session_id" if self.session_persistence else None
+            problem = message_problem(data, sender_field, metadata_as_text=True)
+            if problem:
+                logger.warning("socket.io: dropped a malformed message from %s: %s", sid, problem)
+                return
+            await rasa_handler(sid, data)
 
         return blueprint

@@ -1,0 +1,60 @@
+"""The shape of a chat message from a REST client or the web widget, checked before Rasa sees it.
+
+Rasa's REST and socket.io channels read ``sender``, ``message`` and ``metadata`` without
+checking them: a JSON list or a number where text belongs fails deep inside (an HTTP 500 or
+an exception in the socket.io handler), and an odd sender id reaches the tracker store. Here a
+malformed message gets a clear reason instead, and is not processed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# The SQL tracker store keeps sender ids in a VARCHAR(255) column.
+MAX_SENDER_CHARS = 255
+
+
+def sender_problem(sender: Any, field: str) -> str | None:
+    if not isinstance(sender, str) or not sender.strip():
+        return f'"{field}" must be a non-empty string'
+    if len(sender) > MAX_SENDER_CHARS:
+        return f'"{field}" must have at most {MAX_SENDER_CHARS} characters'
+    if not sender.isprintable():
+        return f'"{field}" must not contain control characters'
+    return None
+
+
+def message_problem(data: Any, sender_field: str | None, metadata_as_text: bool = False) -> str | None:
+    """Why ``data`` is not a chat message (None when it is one); ``sender_field`` names the
+    sender id's key, or None when the channel chooses the sender itself; ``metadata_as_text``:
+    metadata may also come as JSON text (Rasa's socket.io channel reads it so)."""
+    if not isinstance(data, dict):
+        return "the message must be a JSON object"
+    if sender_field is not None:
+        problem = sender_problem(data.get(sender_field), sender_field)
+        if problem:
+            return problem
+    if not isinstance(data.get("message"), str):
+        return '"message" must be a string'
+    metadata = data.get("metadata")
+    if metadata_as_text and isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return '"metadata" must be a JSON object'
+    if metadata is not None and not isinstance(metadata, dict):
+        return '"metadata" must be a JSON object'
+    if data.get("input_channel") is not None and not isinstance(data.get("input_channel"), str):
+        return '"input_channel" must be a string'
+    return None
+
+
+def rest_body_problem(body: bytes) -> str | None:
+    """Why a REST webhook body is not ``{"sender": "…", "message": "…"}`` (None when it is)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "the body must be JSON in UTF-8"
+    except ValueError as error:
+        return f"the body is not valid JSON: {error}"
+    return message_problem(data, "sender")
