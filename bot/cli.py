@@ -3,8 +3,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterable, TextIO
+
+# Lone surrogates come from undecodable command-line bytes or JSON escapes such as "\ud800";
+# they cannot be encoded as UTF-8, so the checker and the output would fail on them.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _checker() -> Any:
@@ -35,8 +45,9 @@ def format_verdict(verdict: Any) -> str:
     return "\n".join(lines)
 
 
-def run_jsonl(checker: Any, source: TextIO, out: TextIO, batch_size: int = 64) -> int:
-    """Check ``{"id", "text"}`` lines; a bad line gets an error line and the run goes on.
+def run_jsonl(checker: Any, source: Iterable[str | bytes], out: TextIO, batch_size: int = 64) -> int:
+    """Check ``{"id", "text"}`` lines (text, or bytes that must be UTF-8); a bad line gets an
+    error line and the run goes on.
 
     Returns the number of bad lines.
     """
@@ -48,7 +59,7 @@ def run_jsonl(checker: Any, source: TextIO, out: TextIO, batch_size: int = 64) -
             return
         verdicts = checker.check_many([text for _, text in batch])
         for (record_id, _), verdict in zip(batch, verdicts):
-            out.write(json.dumps(verdict.as_json(record_id), ensure_ascii=False) + "\n")
+            out.write(valid_text(json.dumps(verdict.as_json(record_id), ensure_ascii=False)) + "\n")
         batch.clear()
 
     for number, line in enumerate(source, 1):
@@ -58,7 +69,7 @@ def run_jsonl(checker: Any, source: TextIO, out: TextIO, batch_size: int = 64) -
         if problem:
             errors += 1
             flush()  # keep the output in input order
-            out.write(json.dumps({"id": record_id, "line": number, "error": problem}, ensure_ascii=False) + "\n")
+            out.write(valid_text(json.dumps({"id": record_id, "line": number, "error": problem}, ensure_ascii=False)) + "\n")
             continue
         batch.append((record_id, text))
         if len(batch) >= batch_size:
@@ -67,8 +78,13 @@ def run_jsonl(checker: Any, source: TextIO, out: TextIO, batch_size: int = 64) -
     return errors
 
 
-def _parse_line(line: str, number: int) -> tuple[Any, str, str | None]:
+def _parse_line(line: str | bytes, number: int) -> tuple[Any, str, str | None]:
     """(id, text, problem); the id falls back to the line number."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number, "", "not valid UTF-8"
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -78,15 +94,17 @@ def _parse_line(line: str, number: int) -> tuple[Any, str, str | None]:
     record_id = record.get("id", number)
     if not isinstance(record.get("text"), str):
         return record_id, "", "field 'text' must be a string"
-    return record_id, record["text"], None
+    return record_id, valid_text(record["text"]), None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     checker = _checker()
     if args.jsonl:
-        run_jsonl(checker, sys.stdin, sys.stdout)
+        run_jsonl(checker, sys.stdin.buffer, sys.stdout)
         return 0
-    text = " ".join(args.text) if args.text else sys.stdin.read()
+    # Undecodable bytes become U+FFFD rather than stopping the check.
+    text = " ".join(args.text) if args.text else sys.stdin.buffer.read().decode("utf-8", "replace")
+    text = valid_text(text)
     if not text.strip():
         print("fanzha check: give a text to check, e.g. fanzha check \"对方让我转到安全账户\"", file=sys.stderr)
         return 2
