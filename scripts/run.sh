@@ -24,6 +24,14 @@ if [ -z "${FANZHA_API_TOKEN:-}" ]; then
     FANZHA_API_TOKEN="$(cat data/api_token)"
 fi
 
+# Browsers may call the server only from its own pages and FANZHA_WIDGET_ORIGINS (bot/origins.py).
+origins="$(.venv/bin/python -m bot.origins)" || exit 2
+cors=()
+if [ -n "$origins" ]; then
+    mapfile -t widget_origins <<<"$origins"
+    cors=(--cors "${widget_origins[@]}")
+fi
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -38,7 +46,7 @@ SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_POR
 pids+=($!)
 .venv/bin/rasa run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
     --enable-api --auth-token "$FANZHA_API_TOKEN" \
-    --credentials credentials.yml --endpoints "$ENDPOINTS" --quiet &
+    --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" --quiet &
 pids+=($!)
 
 echo "Starting fanzha (first start loads the model: about 20 s) …"

@@ -1,4 +1,5 @@
-"""Rasa's socket.io channel (the web widget) with secrets masked on the way in."""
+"""Rasa's socket.io channel (the web widget) with secrets masked on the way in, open only
+to the server's own pages and the origins in FANZHA_WIDGET_ORIGINS (bot/origins.py)."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,8 @@ from typing import Any, Awaitable, Callable
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput
 from sanic import Blueprint
+
+from bot.origins import origin_allowed, widget_origins
 
 from .masking import MaskingMixin
 from .request_checks import message_problem, sender_problem
@@ -24,6 +27,18 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
         blueprint = super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
+        allowed = widget_origins()
+        rasa_connect = sio.handlers[self.namespace or "/"]["connect"]
+
+        # Rasa turns engine.io's origin check off (CORS headers come from Rasa's --cors), but
+        # browsers apply no CORS to WebSockets: a page on any site could open the chat. Only
+        # the server's own pages and the configured widget origins may connect.
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: dict, auth: Any = None) -> bool:
+            if not origin_allowed(environ.get("HTTP_ORIGIN"), environ, allowed):
+                logger.info("socket.io: refused a connection from origin %s", environ.get("HTTP_ORIGIN"))
+                return False
+            return await rasa_connect(sid, environ, auth)
 
         # Rasa 3.6 calls sio.enter_room() without await; python-socketio >= 5.10 made it a
         # coroutine, so with session_persistence the browser never joined its session's room
