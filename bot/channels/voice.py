@@ -39,12 +39,12 @@ import logging
 import os
 import re
 from typing import Any, Awaitable, Callable, Iterable, Sequence
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.exceptions import InvalidConfigException
 from sanic import Blueprint, response
-from sanic.request import Request
+from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
@@ -150,7 +150,7 @@ class VoiceInput(InputChannel):
             )
         url = self._public_base(request) + request.path + (f"?{request.query_string}" if request.query_string else "")
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not self.validator.validate(url, request.form, signature):
+        if not signature or not self.validator.validate(url, _signed_form(request), signature):
             logger.warning("Voice webhook refused: bad or missing X-Twilio-Signature for %s", url)
             return response.text(
                 "X-Twilio-Signature is missing or does not match this request. Behind a proxy, set "
@@ -428,6 +428,14 @@ class VoiceInput(InputChannel):
         voice.add_route(self._guarded(self._dial_result), "/dial", methods=["POST"], name="dial")
         voice.add_route(self._guarded(self._whisper), "/whisper", methods=["POST"], name="whisper")
         return voice
+
+
+def _signed_form(request: Request) -> RequestParameters:
+    """The form as Twilio signed it: with its empty fields (FromCity=, CallerZip=, …), which
+    Sanic's ``request.form`` leaves out."""
+    if not (request.content_type or "").startswith("application/x-www-form-urlencoded"):
+        return request.form
+    return RequestParameters(parse_qs((request.body or b"").decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _callable(number: str) -> bool:
