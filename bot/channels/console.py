@@ -192,7 +192,7 @@ class AgentConsoleChannel(InputChannel):
                     raise TypeError
                 # JSON may carry lone surrogates ("\ud800"), which the database cannot take.
                 name.encode("utf-8"), password.encode("utf-8")
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurdly nested JSON
                 return _error(400, '需要 JSON {"name": "…", "password": "…"}')
             loop = asyncio.get_running_loop()
             ok = await loop.run_in_executor(None, self.tickets.verify_agent, name, password)
@@ -252,7 +252,7 @@ class AgentConsoleChannel(InputChannel):
         def body_field(request: Request, field: str) -> str:
             try:
                 value = json.loads(request.body or b"{}").get(field)
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 value = None
             if not isinstance(value, str) or len(request.body or b"") > MAX_BODY:
                 raise DeskError(400, f'需要 JSON {{"{field}": "…"}}')

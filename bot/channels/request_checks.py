@@ -57,4 +57,6 @@ def rest_body_problem(body: bytes) -> str | None:
         return "the body must be JSON in UTF-8"
     except ValueError as error:
         return f"the body is not valid JSON: {error}"
+    except RecursionError:
+        return "the body is nested too deeply"
     return message_problem(data, "sender")
