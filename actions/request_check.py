@@ -1,14 +1,21 @@
-"""The action server refuses a malformed call with 400 and the reason.
+"""The action server refuses a malformed call with 400 and answers a repeated call once.
 
 rasa_sdk's ``/webhook`` reads the call without checking it: a JSON list, a missing tracker or
 undecodable bytes end in an HTTP 500 (whose error handler then fails again reading the body).
 A request middleware, attached through rasa_sdk's own plugin hook, checks the call's shape
 first; a call that passes is handled by rasa_sdk unchanged.
+
+A call is the whole tracker, so Rasa never sends the same call twice for two turns; the
+same bytes again are a retry (a proxy, a client that timed out). The retry gets the first
+call's answer and the action does not run again: a report is stored once.
 """
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import zlib
+from collections import OrderedDict
 from typing import Any
 
 import pluggy
@@ -21,6 +28,8 @@ hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
 # A long conversation's tracker is a few MB at most; a compressed body may not unpack beyond this.
 MAX_CALL_BYTES = 32 * 1024 * 1024
+REPLAY_ENTRIES = 1000  # answers kept for retries, newest last
+REPLAY_WAIT_S = 60.0  # a retry waits this long for the first call's answer
 _TRACKER_FIELDS = {"slots": dict, "latest_message": dict, "events": list, "active_loop": dict}
 
 
@@ -49,6 +58,8 @@ def call_problem(request: Request) -> str | None:
         return "the body must be JSON in UTF-8"
     except ValueError as error:
         return f"the body is not valid JSON: {error}"
+    except RecursionError:
+        return "the body is nested too deeply"
     if not isinstance(call, dict):
         return "an action call must be a JSON object"
     if not isinstance(call.get("next_action"), str) or not call["next_action"]:
@@ -66,17 +77,49 @@ def call_problem(request: Request) -> str | None:
     return None
 
 
-async def check_call(request: Request) -> HTTPResponse | None:
-    if request.method != "POST" or request.path != "/webhook":
+class Replies:
+    """Answers of recent calls by the SHA-256 of their body; calls in flight as futures."""
+
+    def __init__(self, entries: int = REPLAY_ENTRIES) -> None:
+        self.entries = entries
+        self.calls: OrderedDict[str, "asyncio.Future[bytes]"] = OrderedDict()
+
+    async def check(self, request: Request) -> HTTPResponse | None:
+        if request.method != "POST" or request.path != "/webhook":
+            return None
+        problem = call_problem(request)
+        if problem:
+            return response.json({"error": problem}, status=400)
+        key = hashlib.sha256(request.body or b"").hexdigest()
+        earlier = self.calls.get(key)
+        if earlier is not None:
+            body = await asyncio.wait_for(asyncio.shield(earlier), REPLAY_WAIT_S)
+            return response.raw(body, content_type="application/json")
+        self.calls[key] = asyncio.get_running_loop().create_future()
+        while len(self.calls) > self.entries:
+            self.calls.popitem(last=False)
+        request.ctx.call_key = key
         return None
-    problem = call_problem(request)
-    return response.json({"error": problem}, status=400) if problem else None
+
+    async def keep(self, request: Request, answer: HTTPResponse) -> None:
+        key = getattr(request.ctx, "call_key", None)
+        future = self.calls.pop(key, None) if key else None
+        if future is None or future.done():
+            return
+        if answer.status == 200:
+            future.set_result(answer.body or b"")
+            self.calls[key] = future  # answered: a retry gets this
+        else:
+            future.set_exception(RuntimeError("the first call failed"))
+            future.exception()  # retrieved: nobody may be waiting
 
 
 class RequestCheck:
     @hookimpl
     def attach_sanic_app_extensions(self, app: Sanic) -> None:
-        app.register_middleware(check_call, "request")
+        replies = Replies()
+        app.register_middleware(replies.check, "request")
+        app.register_middleware(replies.keep, "response")
 
 
 def install() -> None:
