@@ -89,6 +89,8 @@ def _parse_line(line: str | bytes, number: int) -> tuple[Any, str, str | None]:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         return number, "", f"not valid JSON: {error.msg}"
+    except RecursionError:
+        return number, "", "not valid JSON: nested too deeply"
     if not isinstance(record, dict):
         return number, "", "a line must be a JSON object"
     record_id = record.get("id", number)
