@@ -32,6 +32,7 @@ SMS_TIMEOUT_SECONDS = 10.0  # the resident is waiting in the conversation
 TWILIO_BODY_LIMIT = 1600  # Twilio refuses longer bodies
 _CHINA_MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+_LONG_NUMBER = re.compile(r"\+?\d[\d\s\-]{5,}\d")
 
 
 class SmsError(RuntimeError):
@@ -94,7 +95,8 @@ def normalize_phone(raw: str) -> str:
         return "+86" + china.group(1)
     if _E164.match(compact):
         return compact
-    raise SmsError(f"{raw!r} is not a mobile number (for example 13812345678 or +8613812345678)")
+    # The text stays out of the message: errors are logged, and it may be someone's number.
+    raise SmsError("the number given is not a mobile number (for example 13812345678 or +8613812345678)")
 
 
 def _http_client(settings: TwilioSettings) -> HttpClient:
@@ -127,7 +129,9 @@ def send_summary_sms(
     try:
         message = client.messages.create(to=number, from_=settings.from_number, body=body)
     except TwilioRestException as error:
-        raise SmsError(f"Twilio did not take the SMS (HTTP {error.status}, code {error.code}): {error.msg}") from None
+        # Twilio's messages can quote the 'To' number; errors are logged, so it is left out.
+        reason = _LONG_NUMBER.sub("〔号码已隐去〕", str(error.msg))
+        raise SmsError(f"Twilio did not take the SMS (HTTP {error.status}, code {error.code}): {reason}") from None
     except (TwilioException, RequestException) as error:
         raise SmsError(f"could not reach Twilio: {error}") from None
     return SentSms(sid=message.sid, status=message.status, to=number, segments=int(message.num_segments or 1))
