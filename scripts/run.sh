@@ -32,6 +32,17 @@ if [ -n "$origins" ]; then
     cors=(--cors "${widget_origins[@]}")
 fi
 
+# Log level of both servers: warning (default) or info. Not debug: Rasa's debug log writes
+# out what residents type (phone numbers, names) and every slot of the conversation.
+case "${FANZHA_LOG_LEVEL:-warning}" in
+    warning) log_level=--quiet ;;
+    info) log_level=--verbose ;;
+    *)
+        echo "FANZHA_LOG_LEVEL must be warning or info (debug would write residents' messages to the log)" >&2
+        exit 2
+        ;;
+esac
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -42,11 +53,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" --quiet &
+SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
 pids+=($!)
 .venv/bin/rasa run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
     --enable-api --auth-token "$FANZHA_API_TOKEN" \
-    --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" --quiet &
+    --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" "$log_level" &
 pids+=($!)
 
 echo "Starting fanzha (first start loads the model: about 20 s) …"
