@@ -8,6 +8,10 @@ every custom action call here has a time limit and a failed call answers with th
 After a failure, calls fail at once for ``RETRY_AFTER_S`` seconds instead of each waiting
 for the limit again; the first call after that tries the action server again, so the
 conversation goes on normally as soon as it is back. The safe answer is sent once per turn.
+
+The action server's answer is still checked against Rasa's schema, but with one validator
+built at start: Rasa's own check first validates the schema itself, on every call, which took
+a fifth of the Rasa server's time in a turn that runs a custom action.
 """
 from __future__ import annotations
 
@@ -15,7 +19,11 @@ import asyncio
 import logging
 import os
 import time
+from functools import lru_cache
 from typing import Any, Mapping
+
+from jsonschema import ValidationError
+from jsonschema.validators import validator_for
 
 from rasa.core.actions.action import ActionBotResponse, ActionExecutionRejection, RemoteAction
 from rasa.shared.core.events import BotUttered, UserUttered
@@ -71,6 +79,14 @@ def _answered_this_turn(tracker: Any) -> bool:
     return False
 
 
+def _reason(error: Exception) -> str:
+    if isinstance(error, asyncio.TimeoutError):
+        return "no answer in time"
+    if isinstance(error, ValidationError):
+        return "an answer Rasa cannot use: " + error.message.split(".")[0]
+    return str(error)
+
+
 async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list:
     try:
         if _breaker.open():
@@ -80,10 +96,10 @@ async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracke
         )
     except ActionExecutionRejection:
         raise
-    except (asyncio.TimeoutError, RasaException) as error:
+    except (asyncio.TimeoutError, RasaException, ValidationError) as error:
         _breaker.trip()
         logger.error("Custom action '%s' failed (%s); the user gets %s.",
-                     self.name(), str(error) or "no answer in time", UNAVAILABLE_RESPONSE)
+                     self.name(), _reason(error), UNAVAILABLE_RESPONSE)
         if _answered_this_turn(tracker):
             return []
         return await ActionBotResponse(UNAVAILABLE_RESPONSE).run(output_channel, nlg, tracker, domain)
@@ -91,7 +107,23 @@ async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracke
     return events
 
 
+@lru_cache(maxsize=1)
+def _response_validator() -> Any:
+    schema = RemoteAction.action_response_format_spec()
+    return validator_for(schema)(schema)
+
+
+def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+    try:
+        _response_validator().validate(result)
+    except ValidationError as error:
+        error.message += ". Failed to validate the action server's response."
+        raise
+    return True
+
+
 def install() -> None:
     """Guard every custom action call in this process (idempotent)."""
     action_timeout()  # a bad setting stops the server at start, not at the first victim
     RemoteAction.run = _guarded_run  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]

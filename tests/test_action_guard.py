@@ -65,6 +65,8 @@ class ActionServer:
             await asyncio.sleep(30)
         if self.mode == "fail":
             return web.Response(status=500, text="boom")
+        if self.mode == "malformed":
+            return web.json_response({"events": [{"event": "slot", "name": 7}], "responses": "不是列表"})
         return web.json_response({"events": [{"event": "slot", "name": "risk", "value": "high"}],
                                   "responses": [{"text": "高风险：这是冒充公检法诈骗。"}]})
 
@@ -98,6 +100,12 @@ async def test_a_hanging_action_server_gets_the_safe_answer_within_the_limit(dom
 
 async def test_an_action_server_error_gets_the_safe_answer(domain: Domain, action_server: ActionServer) -> None:
     action_server.mode = "fail"
+    events, _ = await run_check(domain, action_server.url)
+    assert_safe_answer(events)
+
+
+async def test_an_answer_that_breaks_rasas_schema_gets_the_safe_answer(domain: Domain, action_server: ActionServer) -> None:
+    action_server.mode = "malformed"
     events, _ = await run_check(domain, action_server.url)
     assert_safe_answer(events)
 
