@@ -60,10 +60,18 @@ pids+=($!)
     --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" "$log_level" &
 pids+=($!)
 
+# Meanwhile, the settings Rasa would retry for ever or fail on with a traceback (bot/preflight.py).
+.venv/bin/python -m bot.preflight --model "$MODEL" --endpoints "$ENDPOINTS" --credentials credentials.yml &
+preflight=$!
+preflight_ok=""
+
 echo "Starting fanzha (first start loads the model: about 20 s) …"
 # Up to 300 s: a busy 2-core machine can take minutes to load TensorFlow and the model.
 for _ in $(seq 1 600); do
-    if curl -fsS "http://$HOST:$RASA_PORT/status?token=$FANZHA_API_TOKEN" >/dev/null 2>&1 &&
+    if [ -z "$preflight_ok" ] && ! kill -0 "$preflight" 2>/dev/null; then
+        if wait "$preflight"; then preflight_ok=1; else exit 1; fi
+    fi
+    if [ -n "$preflight_ok" ] && curl -fsS "http://$HOST:$RASA_PORT/status?token=$FANZHA_API_TOKEN" >/dev/null 2>&1 &&
         curl -fsS "http://$HOST:$ACTIONS_PORT/health" >/dev/null 2>&1; then
         cat <<MSG
 
