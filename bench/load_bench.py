@@ -1,0 +1,395 @@
+"""Load bench: many residents talking to the real assistant at once, over REST and socket.io.
+
+    .venv/bin/python bench/load_bench.py --users 50 --duration 300 --socketio-share 0.3 --warmup 10
+
+Starts the assistant with the run command (scripts/run.sh via tests.assistant.Assistant: Rasa
+server and action server on free ports, SQLite tracker store and reports in a temporary folder)
+unless ``--url`` and ``--token`` name a running one. Each virtual user loops until the run ends:
+a new sender id, the next conversation of bench/conversations.yml (round-robin over all users),
+each turn sent as soon as the previous one is answered (closed loop; ``--think-ms`` waits in
+between). A share of the users talk over socket.io (the web widget's channel), the others over
+REST (one aiohttp session each). Turns started during the warm-up are not counted.
+
+A REST turn is the round trip of one webhook call. Rasa's socket.io channel sends each bot message
+as soon as its action has run and sends no end-of-turn event, so a socket.io turn's latency is the
+time to the *first* bot message ("last message": to the last one). The turn is over when the
+server acknowledges the user_uttered event: the client asks for a socket.io acknowledgement, which
+python-socketio sends when the server's handler returns, i.e. after Rasa has handled the whole turn
+and sent all its messages (a settle time would cut turns whose actions are further apart than
+that under load). Bot messages that arrive outside their turn are counted; they should stay at 0.
+The client uses HTTP long-polling, as a browser does before upgrading to a websocket: the
+websocket client of the installed python-engineio needs aiohttp >= 3.10, and Rasa 3.6 pins 3.9.
+
+Errors: HTTP errors, timeouts, lost connections, empty replies, replies without the turn's
+``expect`` words, and the channels' rate-limit notice. Memory: the resident set (RSS) of the
+processes listening on the Rasa and action ports (``fuser PORT/tcp``), sampled every second;
+"growth" compares the mean of the first and the last minute of the measured window (a third of
+the window each when it is shorter than three minutes). Residents are limited per sender
+(FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
+with the limit off. Prints a table; ``--json FILE`` saves the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+import aiohttp
+import socketio
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONVERSATIONS = ROOT / "bench" / "conversations.yml"
+NOTICES = ROOT / "bot" / "channels" / "notices.yml"
+CHANNELS = ("rest", "socketio")
+
+
+class ConversationsError(ValueError):
+    """conversations.yml is malformed: the message names the place and the reason."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    say: str
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    name: str
+    turns: tuple[Turn, ...]
+
+
+def load_conversations(path: Path = CONVERSATIONS) -> list[Conversation]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = data.get("conversations") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ConversationsError(f"{path}: needs a non-empty list 'conversations'")
+    conversations: list[Conversation] = []
+    for i, item in enumerate(items):
+        where = f"{path}: conversations[{i}]"
+        if not isinstance(item, dict) or set(item) - {"name", "about", "turns"}:
+            raise ConversationsError(f"{where}: a mapping with name, about and turns only")
+        name, turns = item.get("name"), item.get("turns")
+        if not isinstance(name, str) or not name or name in {c.name for c in conversations}:
+            raise ConversationsError(f"{where}: 'name' must be a text, unique in the file")
+        if not isinstance(turns, list) or not turns:
+            raise ConversationsError(f"{where} ({name}): needs a non-empty list 'turns'")
+        conversations.append(Conversation(name, tuple(_turn(turn, f"{where} ({name}) turn {j + 1}")
+                                                      for j, turn in enumerate(turns))))
+    return conversations
+
+
+def _turn(item: Any, where: str) -> Turn:
+    say, expect = (item.get("say"), item.get("expect")) if isinstance(item, dict) else (None, None)
+    if (not isinstance(item, dict) or set(item) - {"say", "expect"} or not isinstance(say, str) or not say.strip()
+            or not (expect is None or (isinstance(expect, str) and expect))):
+        raise ConversationsError(f"{where}: 'say' is a text, 'expect' an optional text, nothing else")
+    return Turn(say, expect)
+
+
+def rate_notice() -> str:
+    """The fixed start of the channels' rate-limit notice (the text before its first placeholder)."""
+    return str(yaml.safe_load(NOTICES.read_text(encoding="utf-8"))["rate_limited"]).split("{")[0]
+
+
+def turn_error(messages: list[dict], turn: Turn, notice: str) -> str | None:
+    """What is wrong with a turn's bot messages, or None."""
+    texts = "\n".join(str(m.get("text") or "") for m in messages)
+    if not messages:
+        return "empty reply"
+    if notice and notice in texts:
+        return "rate limited"
+    if turn.expect and turn.expect not in texts:
+        return "unexpected reply"
+    return None
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TurnResult:
+    channel: str
+    started: float  # seconds since the end of the warm-up
+    latency_ms: float  # REST: round trip; socket.io: to the first bot message
+    last_ms: float  # to the last bot message (REST: the round trip)
+    error: str | None = None
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile (share 0.95 gives p95); None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def summarize(results: list[TurnResult], window_s: float, last: bool = False) -> dict[str, Any]:
+    """Turns, errors by kind, latency percentiles of the turns without error, their number per second."""
+    good = [r.last_ms if last else r.latency_ms for r in results if r.error is None]
+    kinds: dict[str, int] = {}
+    for r in results:
+        if r.error:
+            kinds[r.error] = kinds.get(r.error, 0) + 1
+    latency = {f"p{p}_ms": percentile(good, p / 100) for p in (50, 95, 99)}
+    return {"turns": len(results), "errors": len(results) - len(good), "error_kinds": kinds,
+            **{k: round(v, 1) if v is not None else None for k, v in latency.items()},
+            "turns_per_s": round(len(good) / window_s, 2)}
+
+
+def memory_summary(samples: list[tuple[float, float]], window_s: float, span_s: float = 60) -> dict[str, Any]:
+    """RSS in MB from (seconds into the window, MB) samples: means over the first and the last span
+    (a third of a window shorter than three spans), the peak, and the growth between the two."""
+    if not samples:
+        return {}
+    span = min(span_s, window_s / 3)
+    first = [mb for t, mb in samples if t <= span] or [samples[0][1]]
+    final = [mb for t, mb in samples if t >= window_s - span] or [samples[-1][1]]
+    start, end = sum(first) / len(first), sum(final) / len(final)
+    return {"start_mb": round(start, 1), "end_mb": round(end, 1), "peak_mb": round(max(mb for _, mb in samples), 1),
+            "growth_mb": round(end - start, 1), "span_s": round(span, 1)}
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def pid_on_port(port: int) -> int | None:
+    """The process listening on a local TCP port (fuser prints pids on stdout, notes on stderr)."""
+    out = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return next(int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS"))
+
+
+async def sample_memory(pids: dict[str, int], begin: float, out: dict[str, list[tuple[float, float]]]) -> None:
+    while True:
+        for name, pid in pids.items():
+            if (mb := rss_mb(pid)) is not None:
+                out[name].append((time.monotonic() - begin, mb))
+        await asyncio.sleep(1)
+
+
+# --- virtual users ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    url: str
+    conversations: Iterator[Conversation]
+    begin: float  # end of the warm-up
+    end: float
+    think_s: float
+    timeout_s: float
+    notice: str
+    results: list[TurnResult]
+    late_messages: int = 0
+
+    def record(self, channel: str, t0: float, first: float, last: float, error: str | None) -> None:
+        self.results.append(TurnResult(channel, t0 - self.begin, (first - t0) * 1000, (last - t0) * 1000, error))
+
+    def failed(self, channel: str, t0: float, error: str) -> None:
+        now = time.monotonic()
+        self.record(channel, t0, now, now, error)
+
+
+async def rest_user(run: Run) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=run.timeout_s)) as session:
+        while time.monotonic() < run.end:
+            sender = "load-" + uuid.uuid4().hex
+            for turn in next(run.conversations).turns:
+                if time.monotonic() >= run.end:
+                    break
+                t0 = time.monotonic()
+                try:
+                    async with session.post(f"{run.url}/webhooks/rest/webhook",
+                                            json={"sender": sender, "message": turn.say}) as response:
+                        status = response.status
+                        messages = await response.json() if status == 200 else None
+                    done = time.monotonic()
+                    error = f"HTTP {status}" if messages is None else turn_error(messages, turn, run.notice)
+                    run.record("rest", t0, done, done, error)
+                except asyncio.TimeoutError:
+                    run.failed("rest", t0, "timeout")
+                except (aiohttp.ClientError, ValueError):
+                    run.failed("rest", t0, "connection")
+                await asyncio.sleep(run.think_s)
+
+
+def drain(inbox: asyncio.Queue[tuple[float, dict]]) -> list[tuple[float, dict]]:
+    items = []
+    while not inbox.empty():
+        items.append(inbox.get_nowait())
+    return items
+
+
+async def socketio_user(run: Run) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    inbox: asyncio.Queue[tuple[float, dict]] = asyncio.Queue()
+    confirmed: asyncio.Queue[str] = asyncio.Queue()
+    client.on("bot_uttered", lambda message: inbox.put_nowait((time.monotonic(), message)))
+    client.on("session_confirm", confirmed.put_nowait)
+    try:
+        while time.monotonic() < run.end:
+            t0 = time.monotonic()
+            try:
+                if not client.connected:
+                    await client.connect(run.url, transports=["polling"], wait_timeout=run.timeout_s)
+                await client.emit("session_request", {"session_id": "load-" + uuid.uuid4().hex})
+                session = await asyncio.wait_for(confirmed.get(), run.timeout_s)
+            except (asyncio.TimeoutError, socketio.exceptions.SocketIOError):
+                run.failed("socketio", t0, "connection")
+                await asyncio.sleep(1)
+                continue
+            for turn in next(run.conversations).turns:
+                if time.monotonic() >= run.end or not client.connected:
+                    break
+                run.late_messages += len(drain(inbox))
+                turn_over = asyncio.get_running_loop().create_future()
+                t0 = time.monotonic()
+                try:
+                    await client.emit("user_uttered", {"message": turn.say, "session_id": session},
+                                      callback=lambda *_: turn_over.done() or turn_over.set_result(None))
+                    await asyncio.wait_for(turn_over, run.timeout_s)
+                    await asyncio.sleep(0)  # let messages that came with the acknowledgement be queued
+                    received = drain(inbox)
+                    times = [at for at, _ in received] or [time.monotonic()]
+                    error = turn_error([message for _, message in received], turn, run.notice)
+                    run.record("socketio", t0, min(times), max(times), error)
+                except asyncio.TimeoutError:
+                    run.failed("socketio", t0, "timeout")
+                except socketio.exceptions.SocketIOError:
+                    run.failed("socketio", t0, "connection")
+                await asyncio.sleep(run.think_s)
+    finally:
+        if client.connected:
+            await client.disconnect()
+
+
+async def check_server(url: str, token: str) -> None:
+    """Stop unless the server answers its token-protected status (so a model is loaded)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async with session.get(f"{url}/status", params={"token": token}) as response:
+            if response.status != 200:
+                sys.exit(f"{url}/status answered {response.status}: check --url and --token")
+
+
+async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dict[str, Any]:
+    await check_server(url, args.token)
+    load_before = os.getloadavg()[0]  # other work on the machine (1-minute load average)
+    begin = time.monotonic() + args.warmup
+    run = Run(url, itertools.cycle(load_conversations(args.conversations)), begin, begin + args.duration,
+              args.think_ms / 1000, args.timeout, rate_notice(), [])
+    memory: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
+    sampler = asyncio.create_task(sample_memory(pids, begin, memory))
+    on_socketio = round(args.users * args.socketio_share)
+    cpu = time.process_time()
+    await asyncio.gather(*(socketio_user(run) if i < on_socketio else rest_user(run) for i in range(args.users)))
+    cpu = time.process_time() - cpu
+    sampler.cancel()
+    measured = [r for r in run.results if r.started >= 0]
+    socketio_turns = [r for r in measured if r.channel == "socketio"]
+    return {
+        "settings": {"users": args.users, "rest_users": args.users - on_socketio, "socketio_users": on_socketio,
+                     "duration_s": args.duration, "warmup_s": args.warmup, "think_ms": args.think_ms,
+                     "url": url, "rate_limit": args.rate_limit_note, "load_average_before": load_before},
+        **{channel: summarize([r for r in measured if r.channel == channel], args.duration) for channel in CHANNELS},
+        "socketio_last_message": summarize(socketio_turns, args.duration, last=True),
+        "all": summarize(measured, args.duration),
+        "socketio_messages_outside_their_turn": run.late_messages,
+        "memory": {name: memory_summary([s for s in samples if s[0] >= 0], args.duration)
+                   for name, samples in memory.items()},
+        "load_generator_cpu_s": round(cpu, 1),
+    }
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    s = figures["settings"]
+    print(f"\n{s['users']} users ({s['rest_users']} REST, {s['socketio_users']} socket.io), {s['duration_s']:g} s "
+          f"measured after {s['warmup_s']:g} s warm-up, think time {s['think_ms']:g} ms; rate limit: {s['rate_limit']}")
+    print(f"{'channel':<26}{'turns':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'turns/s':>9}")
+    for key, label in (("rest", "REST"), ("socketio", "socket.io, first message"),
+                       ("socketio_last_message", "socket.io, last message"), ("all", "all")):
+        row = figures[key]
+        cells = "".join(f"{row[k]:>9.0f}" if row[k] is not None else f"{'-':>9}"
+                        for k in ("p50_ms", "p95_ms", "p99_ms"))
+        print(f"{label:<26}{row['turns']:>7}{row['errors']:>8}{cells}{row['turns_per_s']:>9.1f}")
+    if figures["all"]["error_kinds"]:
+        print("errors:", ", ".join(f"{kind} {n}" for kind, n in figures["all"]["error_kinds"].items()))
+    print(f"socket.io bot messages outside their turn: {figures['socketio_messages_outside_their_turn']}; "
+          f"load generator CPU {figures['load_generator_cpu_s']} s; load average before {s['load_average_before']:.1f}")
+    for name, m in figures["memory"].items():
+        if m:
+            print(f"{name:<14} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
+                  f"growth {m['growth_mb']:+.1f} MB (first vs last {m['span_s']:.0f} s)")
+    if not figures["memory"]:
+        print("memory: not measured (no process found on the server's ports on this machine)")
+
+
+def local_pids(ports: dict[str, int]) -> dict[str, int]:
+    return {name: pid for name, port in ports.items() if (pid := pid_on_port(port))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=300, help="measured seconds, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--socketio-share", type=float, default=0.3)
+    parser.add_argument("--think-ms", type=float, default=0)
+    parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for a reply")
+    parser.add_argument("--conversations", type=Path, default=CONVERSATIONS)
+    parser.add_argument("--url", help="a running assistant, e.g. http://127.0.0.1:5005")
+    parser.add_argument("--token", help="with --url: its FANZHA_API_TOKEN")
+    parser.add_argument("--actions-port", type=int, default=5055, help="with --url: the action server's port")
+    parser.add_argument("--json", type=Path, help="save the figures here")
+    args = parser.parse_args()
+    load_conversations(args.conversations)  # a malformed file stops the bench before anything starts
+    if bool(args.url) != bool(args.token):
+        parser.error("--url and --token go together")
+    if args.url:
+        args.rate_limit_note = "as set on the server (FANZHA_RATE_LIMIT); limited turns count as errors"
+        address = urlparse(args.url)
+        local = address.hostname in ("127.0.0.1", "localhost", "::1")
+        ports = {"Rasa server": address.port or 80, "action server": args.actions_port} if local else {}
+        figures = asyncio.run(drive(args, args.url.rstrip("/"), local_pids(ports)))
+    else:
+        sys.path.insert(0, str(ROOT))
+        from tests.assistant import Assistant
+
+        os.environ["FANZHA_RATE_LIMIT"] = "off"
+        args.rate_limit_note = "off for the started assistant (FANZHA_RATE_LIMIT=off)"
+        with tempfile.TemporaryDirectory() as tmp:
+            assistant = Assistant(Path(tmp))
+            try:
+                args.token = assistant.token
+                ports = {"Rasa server": assistant.rasa_port, "action server": assistant.actions_port}
+                figures = asyncio.run(drive(args, assistant.url, local_pids(ports)))
+            finally:
+                assistant.stop()
+    print_table(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
