@@ -48,6 +48,7 @@ bench: install $(MODEL)
 	$(PY) bench/wechat_bench.py --messages 500 --concurrency 8
 	$(PY) bench/voice_bench.py --calls 200 --concurrency 10
 	$(PY) bench/storage_bench.py --reports 1000
+	$(PY) bench/load_bench.py --users 50 --duration 300 --socketio-share 0.3 --warmup 10
 
 clean:
 	rm -rf models results .pytest_cache
