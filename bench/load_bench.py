@@ -294,7 +294,7 @@ async def check_server(url: str, token: str) -> None:
 
 async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dict[str, Any]:
     await check_server(url, args.token)
-    load_before = os.getloadavg()[0]  # other work on the machine (1-minute load average)
+    load_at_start = os.getloadavg()[0]  # other work on the machine (1-minute load average)
     begin = time.monotonic() + args.warmup
     run = Run(url, itertools.cycle(load_conversations(args.conversations)), begin, begin + args.duration,
               args.think_ms / 1000, args.timeout, rate_notice(), [])
@@ -310,12 +310,12 @@ async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dic
     return {
         "settings": {"users": args.users, "rest_users": args.users - on_socketio, "socketio_users": on_socketio,
                      "duration_s": args.duration, "warmup_s": args.warmup, "think_ms": args.think_ms,
-                     "url": url, "rate_limit": args.rate_limit_note, "load_average_before": load_before},
+                     "url": url, "rate_limit": args.rate_limit_note, "load_average_at_start": load_at_start},
         **{channel: summarize([r for r in measured if r.channel == channel], args.duration) for channel in CHANNELS},
         "socketio_last_message": summarize(socketio_turns, args.duration, last=True),
         "all": summarize(measured, args.duration),
         "socketio_messages_outside_their_turn": run.late_messages,
-        "memory": {name: memory_summary([s for s in samples if s[0] >= 0], args.duration)
+        "memory": {name: memory_summary([s for s in samples if 0 <= s[0] <= args.duration], args.duration)
                    for name, samples in memory.items()},
         "load_generator_cpu_s": round(cpu, 1),
     }
@@ -335,7 +335,8 @@ def print_table(figures: dict[str, Any]) -> None:
     if figures["all"]["error_kinds"]:
         print("errors:", ", ".join(f"{kind} {n}" for kind, n in figures["all"]["error_kinds"].items()))
     print(f"socket.io bot messages outside their turn: {figures['socketio_messages_outside_their_turn']}; "
-          f"load generator CPU {figures['load_generator_cpu_s']} s; load average before {s['load_average_before']:.1f}")
+          f"load generator CPU {figures['load_generator_cpu_s']} s; "
+          f"load average at the start {s['load_average_at_start']:.1f}")
     for name, m in figures["memory"].items():
         if m:
             print(f"{name:<14} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
@@ -363,6 +364,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="save the figures here")
     args = parser.parse_args()
     load_conversations(args.conversations)  # a malformed file stops the bench before anything starts
+    if args.users < 1 or args.duration <= 0 or args.warmup < 0 or not 0 <= args.socketio_share <= 1:
+        parser.error("--users ≥ 1, --duration > 0, --warmup ≥ 0 and 0 ≤ --socketio-share ≤ 1")
     if bool(args.url) != bool(args.token):
         parser.error("--url and --token go together")
     if args.url:
