@@ -55,7 +55,8 @@ trap stop INT TERM EXIT
 
 SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
 pids+=($!)
-.venv/bin/rasa run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
+# Rasa's server, without the parts of TensorFlow it never uses (bot/rasa_server.py).
+.venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
     --enable-api --auth-token "$FANZHA_API_TOKEN" \
     --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" "$log_level" &
 pids+=($!)

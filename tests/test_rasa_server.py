@@ -1,0 +1,65 @@
+"""The server's lighter model loader gives exactly the answers of Rasa's own loader."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from rasa.core.agent import Agent
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot import rasa_server
+from tests.assistant import MODEL
+from tests.conftest import ROOT
+
+
+def holdout_texts(every: int = 4) -> list[str]:
+    """A spread of the held-out NLU test file: every intent, not every example."""
+    data = yaml.safe_load((ROOT / "tests" / "nlu" / "holdout.yml").read_text(encoding="utf-8"))
+    texts = [line[2:].strip() for item in data["nlu"] for line in item["examples"].splitlines() if line.startswith("- ")]
+    return texts[::every]
+
+
+async def answers(agent: Agent, texts: list[str]) -> list[Any]:
+    """Intent, its confidence, the FAQ answer chosen and the next action, for each text."""
+    found = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        faq = parsed.get("response_selector", {}).get("faq", {}).get("response", {})
+        tracker = DialogueStateTracker.from_events("t", [UserUttered(text, parsed["intent"], parsed["entities"], parsed)])
+        prediction = agent.processor._predict_next_with_tracker(tracker)
+        found.append((parsed["intent"]["name"], round(parsed["intent"]["confidence"], 4), faq.get("utter_action"),
+                      prediction.max_confidence_index, round(prediction.max_confidence, 4)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def both_agents() -> tuple[Agent, Agent]:
+    rasas = Agent.load(str(MODEL))
+    rasa_server.install()
+    try:
+        ours = Agent.load(str(MODEL))
+    finally:
+        rasa_server.uninstall()
+    return rasas, ours
+
+
+async def test_the_serving_loader_answers_exactly_as_rasas_loader(both_agents: tuple[Agent, Agent]) -> None:
+    rasas, ours = both_agents
+    texts = holdout_texts()
+    assert len(texts) > 80
+    assert await answers(ours, texts) == await answers(rasas, texts)
+
+
+def test_the_serving_loader_keeps_no_training_state(both_agents: tuple[Agent, Agent]) -> None:
+    rasas, ours = both_agents
+
+    def neural_models(agent: Agent) -> list[Any]:
+        nodes = agent.processor.graph_runner._instantiated_nodes.values()  # type: ignore[attr-defined]
+        return [node._component.model for node in nodes if hasattr(getattr(node, "_component", None), "model")
+                and hasattr(node._component.model, "run_inference")]
+
+    assert len(neural_models(ours)) == 3  # DIET, ResponseSelector, TED
+    assert all(model.optimizer is not None for model in neural_models(rasas))
+    assert all(model.optimizer is None for model in neural_models(ours))
