@@ -10,12 +10,17 @@ lighter: the same model and answers in 900 MB instead of 1.3 GB, ready 10 s soon
   built by one forward pass instead; then the trained weights are loaded as Rasa loads them,
   and every weight of the model must be found in the file (the optimiser's are skipped).
 
+- Rasa finds an event's class by walking every Event subclass, for each event of the
+  conversation it reads from the tracker store on every turn (5% of a turn); the answer
+  never changes in a running server, so it is looked up once per event type.
+
 Training, evaluation (``rasa train``, ``rasa test``) and fine-tuning keep Rasa's own loader.
 """
 from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 from typing import Any
 
 
@@ -63,6 +68,12 @@ def install() -> None:
     RasaModel.load = classmethod(load_for_serving)  # type: ignore[method-assign, assignment]
 
 
+def remember_event_types() -> None:
+    from rasa.shared.core.events import Event
+
+    Event.resolve_by_type = staticmethod(lru_cache(maxsize=None)(Event.resolve_by_type))  # type: ignore[method-assign]
+
+
 def uninstall() -> None:
     from rasa.utils.tensorflow.models import RasaModel
 
@@ -73,6 +84,7 @@ def uninstall() -> None:
 if __name__ == "__main__":
     _without_unused_tensorflow_parts()
     install()
+    remember_event_types()
     from rasa.__main__ import main
 
     sys.exit(main())

@@ -63,3 +63,17 @@ def test_the_serving_loader_keeps_no_training_state(both_agents: tuple[Agent, Ag
     assert len(neural_models(ours)) == 3  # DIET, ResponseSelector, TED
     assert all(model.optimizer is not None for model in neural_models(rasas))
     assert all(model.optimizer is None for model in neural_models(ours))
+
+
+def test_event_types_are_remembered_with_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    names = {cls.type_name for cls in all_subclasses(Event) if getattr(cls, "type_name", None)}
+    expected = {name: Event.resolve_by_type(name) for name in names}
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])  # restored after the test
+    rasa_server.remember_event_types()
+    assert {name: Event.resolve_by_type(name) for name in names} == expected
+    assert len(names) > 15
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")

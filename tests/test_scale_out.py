@@ -31,6 +31,7 @@ from tests.shared_stores import Postgres, Redis
 
 ENDPOINTS = ROOT / "deploy" / "endpoints.shared.yml"
 RASA = str(ROOT / ".venv" / "bin" / "rasa")
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
 START_SECONDS = 300  # two Rasa servers loading at once on a busy 2-core machine
 SENDERS = 6
 # A greeting and FAQ answers from the domain, a custom action (the scam check), thanks.
@@ -144,7 +145,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for name in ("A", "B"):
             port = free_port()
             cluster.start(f"replica {name}", [
-                RASA, "run", "-m", str(MODEL), "-i", "127.0.0.1", "-p", str(port), "--enable-api",
+                PYTHON, "-m", "bot.rasa_server", "run", "-m", str(MODEL), "-i", "127.0.0.1", "-p", str(port), "--enable-api",
                 "--auth-token", cluster.token, "--credentials", "credentials.yml",
                 "--endpoints", str(ENDPOINTS), "--quiet",
             ], env, tmp / f"rasa_{name}.log")
