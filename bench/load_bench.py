@@ -24,7 +24,8 @@ Errors: HTTP errors, timeouts, lost connections, empty replies, replies without 
 ``expect`` words, and the channels' rate-limit notice. Memory: the resident set (RSS) of the
 processes listening on the Rasa and action ports (``fuser PORT/tcp``), sampled every second;
 "growth" compares the mean of the first and the last minute of the measured window (a third of
-the window each when it is shorter than three minutes). Residents are limited per sender
+the window each when it is shorter than three minutes); their CPU use over the whole run is given
+as a share of one core (a process near 100% is the bottleneck). Residents are limited per sender
 (FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
 with the limit off. Prints a table; ``--json FILE`` saves the figures.
 """
@@ -180,6 +181,15 @@ def rss_mb(pid: int) -> float | None:
     return next(int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS"))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def sample_memory(pids: dict[str, int], begin: float, out: dict[str, list[tuple[float, float]]]) -> None:
     while True:
         for name, pid in pids.items():
@@ -301,9 +311,13 @@ async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dic
     memory: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
     sampler = asyncio.create_task(sample_memory(pids, begin, memory))
     on_socketio = round(args.users * args.socketio_share)
-    cpu = time.process_time()
+    servers_cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu, started = time.process_time(), time.monotonic()
     await asyncio.gather(*(socketio_user(run) if i < on_socketio else rest_user(run) for i in range(args.users)))
-    cpu = time.process_time() - cpu
+    cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
+    for name, pid in pids.items():
+        before, after = servers_cpu[name], cpu_seconds(pid)
+        servers_cpu[name] = None if before is None or after is None else round(100 * (after - before) / elapsed)
     sampler.cancel()
     measured = [r for r in run.results if r.started >= 0]
     socketio_turns = [r for r in measured if r.channel == "socketio"]
@@ -316,7 +330,7 @@ async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dic
         "all": summarize(measured, args.duration),
         "socketio_messages_outside_their_turn": run.late_messages,
         "memory": {name: memory_summary([s for s in samples if 0 <= s[0] <= args.duration], args.duration)
-                   for name, samples in memory.items()},
+                   | {"cpu_percent_of_one_core": servers_cpu[name]} for name, samples in memory.items()},
         "load_generator_cpu_s": round(cpu, 1),
     }
 
@@ -338,9 +352,10 @@ def print_table(figures: dict[str, Any]) -> None:
           f"load generator CPU {figures['load_generator_cpu_s']} s; "
           f"load average at the start {s['load_average_at_start']:.1f}")
     for name, m in figures["memory"].items():
-        if m:
+        if "start_mb" in m:
             print(f"{name:<14} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
-                  f"growth {m['growth_mb']:+.1f} MB (first vs last {m['span_s']:.0f} s)")
+                  f"growth {m['growth_mb']:+.1f} MB (first vs last {m['span_s']:.0f} s); "
+                  f"CPU {m['cpu_percent_of_one_core']}% of one core (warm-up included)")
     if not figures["memory"]:
         print("memory: not measured (no process found on the server's ports on this machine)")
 
