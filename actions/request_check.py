@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import zlib
 from collections import OrderedDict
 from typing import Any
@@ -23,6 +22,8 @@ from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.json_body import decode_json
 
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
@@ -52,14 +53,9 @@ def call_problem(request: Request) -> str | None:
     body, problem = _body(request)
     if problem or body is None:
         return problem
-    try:
-        call = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "the body must be JSON in UTF-8"
-    except ValueError as error:
-        return f"the body is not valid JSON: {error}"
-    except RecursionError:
-        return "the body is nested too deeply"
+    call, problem = decode_json(body)
+    if problem:
+        return problem
     if not isinstance(call, dict):
         return "an action call must be a JSON object"
     if not isinstance(call.get("next_action"), str) or not call["next_action"]:

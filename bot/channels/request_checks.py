@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.json_body import decode_json
+
 # The SQL tracker store keeps sender ids in a VARCHAR(255) column.
 MAX_SENDER_CHARS = 255
 
@@ -51,12 +53,5 @@ def message_problem(data: Any, sender_field: str | None, metadata_as_text: bool 
 
 def rest_body_problem(body: bytes) -> str | None:
     """Why a REST webhook body is not ``{"sender": "…", "message": "…"}`` (None when it is)."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "the body must be JSON in UTF-8"
-    except ValueError as error:
-        return f"the body is not valid JSON: {error}"
-    except RecursionError:
-        return "the body is nested too deeply"
-    return message_problem(data, "sender")
+    data, problem = decode_json(body)
+    return problem or message_problem(data, "sender")
