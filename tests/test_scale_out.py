@@ -7,10 +7,15 @@ per-conversation lock keeps apart. Afterwards every conversation must read the s
 replica, with each resident message stored exactly once, in order, followed by the replies that
 resident was sent.
 
+The replicas also share their socket.io rooms through the same Redis (FANZHA_SOCKETIO_REDIS_URL):
+a resident chatting over socket.io with replica A asks for a person, an agent logs in to the
+console on replica B, claims the ticket and replies, and the resident sees it on replica A.
+
 Run alone: .venv/bin/pytest -q tests/test_scale_out.py (needs scripts/system_packages.sh, as root).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import threading
@@ -23,8 +28,10 @@ from typing import Iterator
 
 import pytest
 import requests
+import socketio
 from cryptography.fernet import Fernet
 
+from knowledge.handoff import handoff_texts
 from tests.assistant import MODEL, free_port
 from tests.conftest import ROOT
 from tests.shared_stores import Postgres, Redis
@@ -37,6 +44,10 @@ SENDERS = 6
 # A greeting and FAQ answers from the domain, a custom action (the scam check), thanks.
 ONE_AT_A_TIME = ["你好", "有人说我涉嫌洗钱，让我转到安全账户", "96110是什么电话", "国家反诈中心APP怎么下载"]
 AT_ONCE = ["谢谢", "再见"]  # sent together, the first to replica A, the second to B
+ASK_FOR_A_PERSON = "我要找人工"  # nlu/handoff.yml: request_human
+AGENT, AGENT_PASSWORD = "duty.zhao", "zhao-password-4242"
+AGENT_REPLY = "您好，我是值班民警，请先不要再转账。"
+PUSH_SECONDS = 15
 
 
 @dataclass
@@ -62,6 +73,7 @@ class Process:
 class Cluster:
     token: str
     replicas: list[str] = field(default_factory=list)  # base URLs of the Rasa servers
+    env: dict[str, str] = field(default_factory=dict)  # every process's environment
     processes: list[Process] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str], log: Path) -> Process:
@@ -130,6 +142,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "FANZHA_REDIS_PORT": str(redis.port),
             "FANZHA_REDIS_DB": "1",
             "FANZHA_REDIS_PASSWORD": redis.password,
+            # The replicas' socket.io rooms, shared through the same Redis.
+            "FANZHA_SOCKETIO_REDIS_URL": f"redis://:{redis.password}@127.0.0.1:{redis.port}/2",
+            "FANZHA_DUTY_HOURS": "00:00-24:00",  # the desk is staffed whenever the test runs
             # Reports and tickets, their key and the console's signing secret: shared by every
             # process, as in a deployment; the reports in their own PostgreSQL database.
             "FANZHA_DATABASE_URL": reports_url,
@@ -139,6 +154,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "SANIC_HOST": "127.0.0.1",
             "RASA_TELEMETRY_ENABLED": "false",
         }
+        cluster.env = env
         cluster.start("action server", [RASA, "run", "actions", "--actions", "actions", "-p", str(actions_port)],
                       env, tmp / "actions.log")
         checks = {"action server": f"http://127.0.0.1:{actions_port}/health"}
@@ -230,3 +246,108 @@ def test_custom_action_ran_through_the_action_server(cluster: Cluster) -> None:
     cluster.say(1, sender, ONE_AT_A_TIME[1])
     names = [e.get("name") for e in cluster.events(0, sender) if e["event"] == "action"]
     assert "action_check_scam" in names, names
+
+
+# --- socket.io across replicas: the agent console on B, the resident's socket on A ------------------
+
+
+class Resident:
+    """The web chat's socket.io conversation with one replica, as bot/web/static/chat.js drives it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.received: asyncio.Queue[str] = asyncio.Queue()
+        self.confirmed: asyncio.Queue[str] = asyncio.Queue()
+        self.client.on("bot_uttered", lambda message: self.received.put_nowait(message.get("text") or ""))
+        self.client.on("session_confirm", self.confirmed.put_nowait)
+
+    async def start(self, session_id: str) -> None:
+        # Long-polling only: the installed aiohttp (3.9) lacks what the client's WebSocket upgrade needs.
+        await self.client.connect(self.url, transports=["polling"], wait_timeout=10)
+        await self.client.emit("session_request", {"session_id": session_id})
+        assert await asyncio.wait_for(self.confirmed.get(), 10) == session_id
+
+    async def say(self, session_id: str, text: str) -> list[str]:
+        """Send, wait for the server to finish the turn (its acknowledgement), return what came."""
+        turn_over = asyncio.get_running_loop().create_future()
+        await self.client.emit("user_uttered", {"message": text, "session_id": session_id},
+                               callback=lambda *_: turn_over.done() or turn_over.set_result(None))
+        await asyncio.wait_for(turn_over, 120)
+        await asyncio.sleep(0.2)  # the turn's last messages travel with the acknowledgement
+        return self.drain()
+
+    def drain(self) -> list[str]:
+        texts = []
+        while not self.received.empty():
+            texts.append(self.received.get_nowait())
+        return texts
+
+    async def wait_for(self, text: str) -> float:
+        """Seconds until ``text`` arrives; fails after PUSH_SECONDS."""
+        started = time.monotonic()
+        seen: list[str] = []
+        try:
+            while text not in seen:
+                seen.append(await asyncio.wait_for(self.received.get(), PUSH_SECONDS - (time.monotonic() - started)))
+        except asyncio.TimeoutError:
+            pytest.fail(f"the resident on replica A did not get {text!r} within {PUSH_SECONDS} s (got {seen})")
+        return time.monotonic() - started
+
+
+class Console:
+    """The agent console's HTTP API on one replica, as bot/web/console/ calls it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+        login = self.http.post(f"{url}/console/api/login", json={"name": AGENT, "password": AGENT_PASSWORD},
+                               headers={"X-Requested-With": "fanzha-console"}, timeout=30)
+        assert login.status_code == 200, login.text
+        self.csrf = self.http.get(f"{url}/console/api/me", timeout=10).json()["csrf"]
+
+    def queue(self) -> list[dict]:
+        return self.http.get(f"{self.url}/console/api/tickets", timeout=10).json()["tickets"]
+
+    def post(self, ticket_id: int, action: str, body: dict | None = None) -> None:
+        response = self.http.post(f"{self.url}/console/api/tickets/{ticket_id}/{action}", json=body or {},
+                                  headers={"X-CSRF-Token": self.csrf}, timeout=30)
+        assert response.status_code == 200, f"{action}: {response.status_code} {response.text}"
+
+
+def add_agent(cluster: Cluster, folder: Path) -> None:
+    added = subprocess.run([str(ROOT / ".venv" / "bin" / "fanzha"), "agent", "add", AGENT, "--password-stdin"],
+                           input=AGENT_PASSWORD + "\n", capture_output=True, text=True, cwd=folder,
+                           env=cluster.env, timeout=120)
+    assert added.returncode == 0, added.stderr
+
+
+async def test_an_agent_on_replica_b_reaches_a_resident_connected_to_replica_a(cluster: Cluster, tmp_path: Path) -> None:
+    texts = handoff_texts()
+    await asyncio.to_thread(add_agent, cluster, tmp_path)
+    session_id = "scale-out-web-" + uuid.uuid4().hex
+    resident = Resident(cluster.replicas[0])
+    await resident.start(session_id)
+    try:
+        # On replica A: the resident asks for a person; a ticket is opened and the bot pauses.
+        answered = await resident.say(session_id, ASK_FOR_A_PERSON)
+        assert texts.while_waiting in answered, answered
+
+        # On replica B: the agent logs in, finds the ticket, claims it and replies.
+        console = await asyncio.to_thread(Console, cluster.replicas[1])
+        tickets = [t for t in await asyncio.to_thread(console.queue) if t["channel"] == "socketio"]
+        assert len(tickets) == 1 and tickets[0]["claimed_by"] is None, tickets
+        ticket_id = tickets[0]["id"]
+        await asyncio.to_thread(console.post, ticket_id, "claim")
+        await resident.wait_for(texts.claimed)
+        sent = time.monotonic()
+        await asyncio.to_thread(console.post, ticket_id, "reply", {"text": AGENT_REPLY})
+        await resident.wait_for(texts.agent_says.format(text=AGENT_REPLY))
+        print(f"\nagent's reply from replica B in the resident's chat on replica A after {time.monotonic() - sent:.2f} s")
+        await asyncio.to_thread(console.post, ticket_id, "handback")
+        await resident.wait_for(texts.handed_back)
+
+        # Back with the bot, on replica A: the resident's next message is answered again.
+        assert await resident.say(session_id, ONE_AT_A_TIME[2]), "no answer after the hand-back"
+    finally:
+        await resident.client.disconnect()

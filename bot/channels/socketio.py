@@ -1,11 +1,19 @@
 """Rasa's socket.io channel (the web widget) with secrets masked on the way in, open only
-to the server's own pages and the origins in FANZHA_WIDGET_ORIGINS (bot/origins.py)."""
+to the server's own pages and the origins in FANZHA_WIDGET_ORIGINS (bot/origins.py).
+
+With FANZHA_SOCKETIO_REDIS_URL set, the Rasa server replicas share their socket.io rooms
+through Redis: a message for a resident (an agent's reply from the console, the claim-timeout
+message, a turn's answers) reaches them from any replica, not only the one holding their socket.
+"""
 from __future__ import annotations
 
 import logging
+import os
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
+from urllib.parse import urlsplit
 
+import socketio
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput
 from sanic import Blueprint
@@ -17,6 +25,31 @@ from .request_checks import message_problem, sender_problem
 
 logger = logging.getLogger(__name__)
 
+SHARED_ROOMS_URL = "FANZHA_SOCKETIO_REDIS_URL"
+# Redis pub/sub channels ignore the database number: the name keeps fanzha's apart from other
+# programs' socket.io messages on the same Redis.
+SHARED_ROOMS_CHANNEL = "fanzha-socketio"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_CONNECT_TIMEOUT_S = 5
+
+
+def shared_rooms_manager(env: Mapping[str, str] = os.environ) -> socketio.AsyncRedisManager | None:
+    """The Redis client manager the replicas share, or None (one process: rooms in memory)."""
+    url = env.get(SHARED_ROOMS_URL, "").strip()
+    if not url:
+        return None
+    # AsyncRedisManager connects only on the first message, so a wrong URL would go unnoticed
+    # until then: refuse it at start.
+    parts = urlsplit(url)
+    problem = (f"its scheme is {parts.scheme!r}" if parts.scheme not in REDIS_SCHEMES
+               else "it names no host" if not (parts.hostname or parts.path) else None)
+    if problem:  # the URL itself is not quoted: it may hold the password
+        raise ValueError(f"{SHARED_ROOMS_URL} must be redis://[:password@]host:port/db (or rediss://, unix://): {problem}")
+    # Each emit publishes after delivering locally: a Redis that does not answer must not hold
+    # up a turn's replies for the system's TCP timeout (no read timeout: the listener waits).
+    return socketio.AsyncRedisManager(url, channel=SHARED_ROOMS_CHANNEL,
+                                      redis_options={"socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S})
+
 
 class SocketIOChannel(MaskingMixin, SocketIOInput):
     @classmethod
@@ -27,6 +60,14 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
         blueprint = super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
+        # Rasa builds the AsyncServer inside its blueprint; its manager is swapped before the
+        # first connection, which is when python-socketio starts the manager's Redis listener.
+        # Every emit (SocketIOOutput, which the console's Desk uses too) then goes through it.
+        manager = shared_rooms_manager()
+        if manager is not None:
+            sio.manager = manager
+            manager.set_server(sio)
+            logger.info("socket.io: rooms shared with the other replicas through Redis")
         allowed = widget_origins()
         rasa_connect = sio.handlers[self.namespace or "/"]["connect"]
 
