@@ -3,7 +3,8 @@ lighter: the same model and answers in 900 MB instead of 1.3 GB, ready 10 s soon
 
 - TensorFlow 2.12 imports JAX whenever it is installed (TensorFlow requires it), only for
   TFLite, which fanzha never uses: 120 MB and half a second at start.
-- oneDNN's graph rewrites cost 100 MB and made no turn faster on 2 cores.
+- oneDNN's graph rewrites cost 100 MB and made no turn faster on 2 cores; TensorFlow runs
+  its small graphs on one thread.
 - Rasa builds each neural model it loads (DIET, ResponseSelector, TED) by *training* it on
   one example: that traces the whole training graph and creates the optimiser's state, two
   more copies of every weight, all kept for the life of the server. Here the layers are
@@ -28,6 +29,10 @@ def _without_unused_tensorflow_parts() -> None:
     """Before TensorFlow is first imported."""
     sys.modules["jax"] = None  # type: ignore[assignment]  # "import jax" raises ImportError; TF copes
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # One thread per TensorFlow pool (Rasa reads these): the models are small, and thread pools
+    # spread over cores that the action server also needs made every other run's p95 50% worse.
+    os.environ.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    os.environ.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
 
 
 def load_for_serving(
