@@ -32,7 +32,8 @@ STAGES = {
     "NLU (parse the message)": "_parse_message_with_graph (rasa/core/processor.py",
     "policies (predict each next action)": "_predict_next_with_tracker (rasa/core/processor.py",
     "  of which TensorFlow (DIET, ResponseSelector, TED)": "run_inference (rasa/utils/tensorflow/models.py",
-    "action server call": "_guarded_run (bot/action_guard.py",
+    "action server call (waiting for it is not counted)": "_guarded_run (bot/action_guard.py",
+    "  of which checking its answer against Rasa's schema": "_validate_action_result (",
     "tracker store: read": "retrieve (rasa/core/tracker_store.py",
     "tracker store: write": "save (rasa/core/tracker_store.py",
 }
