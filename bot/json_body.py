@@ -15,3 +15,22 @@ def decode_json(body: bytes) -> tuple[Any, str | None]:
         return None, f"the body is not valid JSON: {error}"
     except RecursionError:
         return None, "the body is nested too deeply"
+
+
+def has_lone_surrogate(data: Any) -> bool:
+    """Whether a key or string in decoded JSON holds a lone surrogate: JSON can escape one
+    ("\\ud800"), but it is no character, and UTF-8 (the database, a reply) cannot carry it."""
+    pending = [data]
+    while pending:  # a loop, not recursion: decoded JSON may nest as deep as json.loads allows
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

@@ -15,6 +15,9 @@ lighter: the same model and answers in 900 MB instead of 1.3 GB, ready 10 s soon
   conversation it reads from the tracker store on every turn (5% of a turn); the answer
   never changes in a running server, so it is looked up once per event type.
 
+- Rasa's HTTP API answers a body it cannot read (not JSON, a lone surrogate, a list where an
+  object belongs) with a 400 and a reason instead of a 500 (bot/api_guard.py).
+
 Training, evaluation (``rasa train``, ``rasa test``) and fine-tuning keep Rasa's own loader.
 """
 from __future__ import annotations
@@ -90,6 +93,9 @@ if __name__ == "__main__":
     _without_unused_tensorflow_parts()
     install()
     remember_event_types()
+    from bot import api_guard
+
+    api_guard.install()
     from rasa.__main__ import main
 
     sys.exit(main())
