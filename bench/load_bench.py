@@ -6,8 +6,9 @@ Starts the assistant with the run command (scripts/run.sh via tests.assistant.As
 server and action server on free ports, SQLite tracker store and reports in a temporary folder)
 unless ``--url`` and ``--token`` name a running one. Each virtual user loops until the run ends:
 a new sender id, the next conversation of bench/conversations.yml (round-robin over all users),
-each turn sent as soon as the previous one is answered (closed loop; ``--think-ms`` waits in
-between). A share of the users talk over socket.io (the web widget's channel), the others over
+each turn sent as soon as the previous one is answered (closed loop), or after a think time
+(``--think-ms``: the mean of an exponentially distributed pause, and a random start within the
+first pause, so that users do not move in step as real residents do not). A share of the users talk over socket.io (the web widget's channel), the others over
 REST (one aiohttp session each). Turns started during the warm-up are not counted.
 
 A REST turn is the round trip of one webhook call. Rasa's socket.io channel sends each bot message
@@ -37,6 +38,7 @@ import itertools
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -203,7 +205,7 @@ async def sample_memory(pids: dict[str, int], begin: float, out: dict[str, list[
 
 @dataclass
 class Run:
-    url: str
+    urls: list[str]  # each user stays with one server, as a sticky load balancer would keep them
     conversations: Iterator[Conversation]
     begin: float  # end of the warm-up
     end: float
@@ -220,8 +222,19 @@ class Run:
         now = time.monotonic()
         self.record(channel, t0, now, now, error)
 
+    async def think(self) -> None:
+        """A resident's pause before the next message: random, so users do not move in step."""
+        if self.think_s > 0:
+            await asyncio.sleep(random.expovariate(1 / self.think_s))
 
-async def rest_user(run: Run) -> None:
+    async def arrive(self) -> None:
+        """Users start at random moments within the first pause, not all at once."""
+        if self.think_s > 0:
+            await asyncio.sleep(random.uniform(0, self.think_s))
+
+
+async def rest_user(run: Run, url: str) -> None:
+    await run.arrive()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=run.timeout_s)) as session:
         while time.monotonic() < run.end:
             sender = "load-" + uuid.uuid4().hex
@@ -230,7 +243,7 @@ async def rest_user(run: Run) -> None:
                     break
                 t0 = time.monotonic()
                 try:
-                    async with session.post(f"{run.url}/webhooks/rest/webhook",
+                    async with session.post(f"{url}/webhooks/rest/webhook",
                                             json={"sender": sender, "message": turn.say}) as response:
                         status = response.status
                         messages = await response.json() if status == 200 else None
@@ -241,7 +254,7 @@ async def rest_user(run: Run) -> None:
                     run.failed("rest", t0, "timeout")
                 except (aiohttp.ClientError, ValueError):
                     run.failed("rest", t0, "connection")
-                await asyncio.sleep(run.think_s)
+                await run.think()
 
 
 def drain(inbox: asyncio.Queue[tuple[float, dict]]) -> list[tuple[float, dict]]:
@@ -251,18 +264,19 @@ def drain(inbox: asyncio.Queue[tuple[float, dict]]) -> list[tuple[float, dict]]:
     return items
 
 
-async def socketio_user(run: Run) -> None:
+async def socketio_user(run: Run, url: str) -> None:
     client = socketio.AsyncClient(reconnection=False)
     inbox: asyncio.Queue[tuple[float, dict]] = asyncio.Queue()
     confirmed: asyncio.Queue[str] = asyncio.Queue()
     client.on("bot_uttered", lambda message: inbox.put_nowait((time.monotonic(), message)))
     client.on("session_confirm", confirmed.put_nowait)
+    await run.arrive()
     try:
         while time.monotonic() < run.end:
             t0 = time.monotonic()
             try:
                 if not client.connected:
-                    await client.connect(run.url, transports=["polling"], wait_timeout=run.timeout_s)
+                    await client.connect(url, transports=["polling"], wait_timeout=run.timeout_s)
                 await client.emit("session_request", {"session_id": "load-" + uuid.uuid4().hex})
                 session = await asyncio.wait_for(confirmed.get(), run.timeout_s)
             except (asyncio.TimeoutError, socketio.exceptions.SocketIOError):
@@ -288,7 +302,7 @@ async def socketio_user(run: Run) -> None:
                     run.failed("socketio", t0, "timeout")
                 except socketio.exceptions.SocketIOError:
                     run.failed("socketio", t0, "connection")
-                await asyncio.sleep(run.think_s)
+                await run.think()
     finally:
         if client.connected:
             await client.disconnect()
@@ -302,18 +316,20 @@ async def check_server(url: str, token: str) -> None:
                 sys.exit(f"{url}/status answered {response.status}: check --url and --token")
 
 
-async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dict[str, Any]:
-    await check_server(url, args.token)
+async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int]) -> dict[str, Any]:
+    for url in urls:
+        await check_server(url, args.token)
     load_at_start = os.getloadavg()[0]  # other work on the machine (1-minute load average)
     begin = time.monotonic() + args.warmup
-    run = Run(url, itertools.cycle(load_conversations(args.conversations)), begin, begin + args.duration,
+    run = Run(urls, itertools.cycle(load_conversations(args.conversations)), begin, begin + args.duration,
               args.think_ms / 1000, args.timeout, rate_notice(), [])
     memory: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
     sampler = asyncio.create_task(sample_memory(pids, begin, memory))
     on_socketio = round(args.users * args.socketio_share)
     servers_cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
     cpu, started = time.process_time(), time.monotonic()
-    await asyncio.gather(*(socketio_user(run) if i < on_socketio else rest_user(run) for i in range(args.users)))
+    await asyncio.gather(*((socketio_user if i < on_socketio else rest_user)(run, urls[i % len(urls)])
+                           for i in range(args.users)))
     cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
     for name, pid in pids.items():
         before, after = servers_cpu[name], cpu_seconds(pid)
@@ -324,7 +340,7 @@ async def drive(args: argparse.Namespace, url: str, pids: dict[str, int]) -> dic
     return {
         "settings": {"users": args.users, "rest_users": args.users - on_socketio, "socketio_users": on_socketio,
                      "duration_s": args.duration, "warmup_s": args.warmup, "think_ms": args.think_ms,
-                     "url": url, "rate_limit": args.rate_limit_note, "load_average_at_start": load_at_start},
+                     "urls": urls, "rate_limit": args.rate_limit_note, "load_average_at_start": load_at_start},
         **{channel: summarize([r for r in measured if r.channel == channel], args.duration) for channel in CHANNELS},
         "socketio_last_message": summarize(socketio_turns, args.duration, last=True),
         "all": summarize(measured, args.duration),
@@ -353,7 +369,7 @@ def print_table(figures: dict[str, Any]) -> None:
           f"load average at the start {s['load_average_at_start']:.1f}")
     for name, m in figures["memory"].items():
         if "start_mb" in m:
-            print(f"{name:<14} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
+            print(f"{name:<15} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
                   f"growth {m['growth_mb']:+.1f} MB (first vs last {m['span_s']:.0f} s); "
                   f"CPU {m['cpu_percent_of_one_core']}% of one core (warm-up included)")
     if not figures["memory"]:
@@ -370,10 +386,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=300, help="measured seconds, after the warm-up")
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--socketio-share", type=float, default=0.3)
-    parser.add_argument("--think-ms", type=float, default=0)
+    parser.add_argument("--think-ms", type=float, default=0, help="mean pause between a reply and the next turn")
     parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for a reply")
     parser.add_argument("--conversations", type=Path, default=CONVERSATIONS)
-    parser.add_argument("--url", help="a running assistant, e.g. http://127.0.0.1:5005")
+    parser.add_argument("--url", help="a running assistant, e.g. http://127.0.0.1:5005; several replicas: "
+                        "comma-separated URLs (each user stays with one)")
     parser.add_argument("--token", help="with --url: its FANZHA_API_TOKEN")
     parser.add_argument("--actions-port", type=int, default=5055, help="with --url: the action server's port")
     parser.add_argument("--json", type=Path, help="save the figures here")
@@ -385,10 +402,13 @@ def main() -> int:
         parser.error("--url and --token go together")
     if args.url:
         args.rate_limit_note = "as set on the server (FANZHA_RATE_LIMIT); limited turns count as errors"
-        address = urlparse(args.url)
-        local = address.hostname in ("127.0.0.1", "localhost", "::1")
-        ports = {"Rasa server": address.port or 80, "action server": args.actions_port} if local else {}
-        figures = asyncio.run(drive(args, args.url.rstrip("/"), local_pids(ports)))
+        urls = [url.strip().rstrip("/") for url in args.url.split(",") if url.strip()]
+        addresses = [urlparse(url) for url in urls]
+        ports = {("Rasa server" if len(urls) == 1 else f"Rasa server {n}"): address.port or 80
+                 for n, address in enumerate(addresses, 1) if address.hostname in ("127.0.0.1", "localhost", "::1")}
+        if ports:
+            ports["action server"] = args.actions_port
+        figures = asyncio.run(drive(args, urls, local_pids(ports)))
     else:
         sys.path.insert(0, str(ROOT))
         from tests.assistant import Assistant
@@ -400,7 +420,7 @@ def main() -> int:
             try:
                 args.token = assistant.token
                 ports = {"Rasa server": assistant.rasa_port, "action server": assistant.actions_port}
-                figures = asyncio.run(drive(args, assistant.url, local_pids(ports)))
+                figures = asyncio.run(drive(args, [assistant.url], local_pids(ports)))
             finally:
                 assistant.stop()
     print_table(figures)

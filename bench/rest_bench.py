@@ -21,10 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.assistant import Assistant  # noqa: E402
 
+# Each of these is classified check_situation or check_message, so each turn runs the action.
 ACTION_TURNS = [
     "有人说我涉嫌洗钱，让我转到安全账户",
     "帮我看看这条短信：【快递】您的包裹丢失，联系理赔客服加QQ办理三倍赔偿",
-    "网上认识的老师带我炒股，说有内幕消息稳赚不赔",
+    "有人加我微信说带我投资赚钱，让我先转五千进去",
     "有人要高价收我的银行卡，一天给500",
 ]
 DOMAIN_TURNS = ["你好", "96110是什么电话", "谢谢你", "国家反诈中心APP怎么下载"]

@@ -1,5 +1,5 @@
 """Rasa's command line for the server (``python -m bot.rasa_server run …`` = ``rasa run …``),
-lighter: the same model and answers in 900 MB instead of 1.3 GB, ready 10 s sooner.
+lighter: the same model and answers in 730 MB instead of 1.33 GB, ready 10 s sooner.
 
 - TensorFlow 2.12 imports JAX whenever it is installed (TensorFlow requires it), only for
   TFLite, which fanzha never uses: 120 MB and half a second at start.
