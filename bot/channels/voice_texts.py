@@ -78,13 +78,15 @@ class VoiceTexts:
 class _Texts:
     """Reads fields by dotted name and fills the contact placeholders."""
 
-    def __init__(self, path: Path, data: dict[str, Any], contacts: dict[str, Contact]) -> None:
+    def __init__(self, path: Path, data: dict[str, Any], contacts: dict[str, Contact],
+                 error: type[KnowledgeError] = VoiceTextsError) -> None:
         self.path = path
         self.data = data
         self.contacts = contacts
+        self.error = error
 
-    def fail(self, name: str, reason: str) -> VoiceTextsError:
-        return VoiceTextsError(self.path, name, reason)
+    def fail(self, name: str, reason: str) -> KnowledgeError:
+        return self.error(self.path, name, reason)
 
     def raw(self, name: str) -> Any:
         value: Any = self.data
@@ -161,7 +163,7 @@ def _menu(texts: _Texts) -> tuple[MenuOption, ...]:
         where = f"menu.options[{i}]"
         if not isinstance(item, dict):
             raise texts.fail(where, "must be a mapping with key, say and payload")
-        sub = _Texts(texts.path, item, texts.contacts)
+        sub = _Texts(texts.path, item, texts.contacts, texts.error)
         try:
             option = MenuOption(key=sub.key("key"), say=sub.text("say"), payload=sub.word("payload"))
         except VoiceTextsError as error:
@@ -174,17 +176,23 @@ def _menu(texts: _Texts) -> tuple[MenuOption, ...]:
     return tuple(menu)
 
 
-def load_voice_texts(path: Path = TEXTS_FILE, contacts_path: Path | None = None) -> VoiceTexts:
+def read_texts(path: Path, contacts_path: Path | None = None,
+               error: type[KnowledgeError] = VoiceTextsError) -> _Texts:
+    """A channel's texts file, ready to read field by field; ``error`` names what is malformed."""
     contacts = load_contacts(contacts_path or KNOWLEDGE_DIR / "contacts.yml")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise VoiceTextsError(path, "(file)", "file is missing") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise VoiceTextsError(path, "(file)", f"not valid YAML: {error}") from None
+        raise error(path, "(file)", "file is missing") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as problem:
+        raise error(path, "(file)", f"not valid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise VoiceTextsError(path, "(file)", "must be a YAML mapping at the top level")
-    t = _Texts(path, data, contacts)
+        raise error(path, "(file)", "must be a YAML mapping at the top level")
+    return _Texts(path, data, contacts, error)
+
+
+def load_voice_texts(path: Path = TEXTS_FILE, contacts_path: Path | None = None) -> VoiceTexts:
+    t = read_texts(path, contacts_path)
     menu = _menu(t)
     repeat_key = t.key("menu.repeat_key")
     if any(option.key == repeat_key for option in menu):
