@@ -48,14 +48,16 @@ def _body(request: Request) -> tuple[bytes | None, str | None]:
     return data, None
 
 
-def call_problem(request: Request) -> str | None:
-    """Why the request is not an action call (None when it is one)."""
+def read_call(request: Request) -> tuple[Any, str | None]:
+    """(the decoded action call, None), or (None, why the request is not one)."""
     body, problem = _body(request)
     if problem or body is None:
-        return problem
+        return None, problem
     call, problem = decode_json(body)
-    if problem:
-        return problem
+    return (None, problem) if problem else (call, _call_problem(call))
+
+
+def _call_problem(call: Any) -> str | None:
     if not isinstance(call, dict):
         return "an action call must be a JSON object"
     if not isinstance(call.get("next_action"), str) or not call["next_action"]:
@@ -83,9 +85,11 @@ class Replies:
     async def check(self, request: Request) -> HTTPResponse | None:
         if request.method != "POST" or request.path != "/webhook":
             return None
-        problem = call_problem(request)
+        call, problem = read_call(request)
         if problem:
             return response.json({"error": problem}, status=400)
+        if request.headers.get("content-encoding") != "deflate":
+            request.parsed_json = call  # rasa_sdk reads the call checked here, not a second parse
         key = hashlib.sha256(request.body or b"").hexdigest()
         earlier = self.calls.get(key)
         if earlier is not None:

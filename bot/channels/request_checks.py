@@ -51,7 +51,8 @@ def message_problem(data: Any, sender_field: str | None, metadata_as_text: bool 
     return None
 
 
-def rest_body_problem(body: bytes) -> str | None:
-    """Why a REST webhook body is not ``{"sender": "…", "message": "…"}`` (None when it is)."""
+def read_rest_body(body: bytes) -> tuple[Any, str | None]:
+    """(the decoded body, None), or (None, why it is not ``{"sender": "…", "message": "…"}``)."""
     data, problem = decode_json(body)
-    return problem or message_problem(data, "sender")
+    problem = problem or message_problem(data, "sender")
+    return (None, problem) if problem else (data, None)

@@ -10,7 +10,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from .masking import MaskingMixin
-from .request_checks import rest_body_problem
+from .request_checks import read_rest_body
 
 
 class RestChannel(MaskingMixin, RestInput):
@@ -27,7 +27,10 @@ class RestChannel(MaskingMixin, RestInput):
         async def check_body(request: Request) -> HTTPResponse | None:
             if request.method != "POST":
                 return None
-            problem = rest_body_problem(request.body or b"")
-            return response.json({"error": problem}, status=400) if problem else None
+            data, problem = read_rest_body(request.body or b"")
+            if problem:
+                return response.json({"error": problem}, status=400)
+            request.parsed_json = data  # Rasa's handler reads this, not a second parse
+            return None
 
         return blueprint
