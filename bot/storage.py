@@ -45,7 +45,6 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    event,
     func,
     insert,
     select,
@@ -55,6 +54,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
+from bot.sqlite_pragmas import set_pragmas
 from knowledge.case_summary import mask_report_fields
 from knowledge.privacy import mask_sensitive
 
@@ -67,7 +67,6 @@ ENV_DATABASE_URL = "FANZHA_DATABASE_URL"
 ENV_REPORT_KEY = "FANZHA_REPORT_KEY"
 # Reference numbers and export dates follow the residents' calendar.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-SQLITE_BUSY_TIMEOUT_MS = 5000
 
 FINISHED, ABANDONED = "finished", "abandoned"
 STATUSES = (FINISHED, ABANDONED)
@@ -386,8 +385,11 @@ class ReportStore:
             )
         else:
             self.engine = create_engine(self.url, future=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        set_pragmas(
+            self.engine,
+            "journal_mode = WAL",  # readers do not wait for the writer
+            "secure_delete = ON",  # an erased report is overwritten, not left in free pages
+        )
         try:
             migrate(self.engine)
             self._cipher = self._open_cipher(key_file, create, env)
@@ -635,14 +637,6 @@ class PurgeCounts:
     reports: int
     callbacks: int
     tickets: int
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")  # readers do not wait for the writer
-    cursor.execute("PRAGMA secure_delete = ON")  # an erased report is overwritten, not left in free pages
-    cursor.close()
 
 
 def local_time(value: datetime) -> datetime:

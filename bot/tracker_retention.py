@@ -16,13 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, create_engine, event, func, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.sqlite_pragmas import set_pragmas
+
 ENV_ENDPOINTS = "FANZHA_ENDPOINTS"
 DEFAULT_ENDPOINTS = "endpoints.yml"
-BUSY_TIMEOUT_MS = 5000
 
 # Only the columns the purge reads; the table itself is Rasa's.
 events = Table(
@@ -93,13 +94,6 @@ def tracker_store_url(path: Path) -> str | None:
     return str(url) if isinstance(url, str) else url.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # the server may be writing
-    cursor.execute("PRAGMA secure_delete = ON")  # erased text is overwritten, not left in free pages
-    cursor.close()
-
-
 def purge_conversations(url: str, cutoff: datetime, dry_run: bool = False) -> ConversationCounts:
     """Erase (or, with ``dry_run``, count) conversations whose newest event is before ``cutoff``."""
     parsed = make_url(url)
@@ -107,8 +101,7 @@ def purge_conversations(url: str, cutoff: datetime, dry_run: bool = False) -> Co
         if not Path(parsed.database).is_file():
             raise RetentionError(f"no tracker database at {parsed.database} (run from the project folder or set {ENV_ENDPOINTS})")
     engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    set_pragmas(engine, "secure_delete = ON")  # erased text is overwritten, not left in free pages
     old = (
         select(events.c.sender_id)
         .group_by(events.c.sender_id)

@@ -16,16 +16,8 @@ import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from sqlalchemy.pool import QueuePool
 
-BUSY_TIMEOUT_MS = 5000
+from bot.sqlite_pragmas import set_pragmas
 
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # `fanzha purge` may write meanwhile
-    cursor.execute("PRAGMA journal_mode = WAL")
-    # In WAL mode NORMAL never corrupts the file; a power cut may undo the last few turns.
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.close()
 
 
 class WALSQLTrackerStore(SQLTrackerStore):
@@ -40,5 +32,6 @@ class WALSQLTrackerStore(SQLTrackerStore):
         self.engine = sa.create_engine(
             url, poolclass=QueuePool, pool_size=2, connect_args={"check_same_thread": False}
         )
-        sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # In WAL mode NORMAL never corrupts the file; a power cut may undo the last few turns.
+        set_pragmas(self.engine, "journal_mode = WAL", "synchronous = NORMAL")
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
