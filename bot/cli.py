@@ -3,18 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from typing import Any, Callable, Iterable, TextIO
 
-# Lone surrogates come from undecodable command-line bytes or JSON escapes such as "\ud800";
-# they cannot be encoded as UTF-8, so the checker and the output would fail on them.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def valid_text(text: str) -> str:
-    """``text`` with each lone surrogate replaced by U+FFFD."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
+from knowledge.text import valid_text
 
 
 def _checker() -> Any:
@@ -96,7 +88,7 @@ def _parse_line(line: str | bytes, number: int) -> tuple[Any, str, str | None]:
     record_id = record.get("id", number)
     if not isinstance(record.get("text"), str):
         return record_id, "", "field 'text' must be a string"
-    return record_id, valid_text(record["text"]), None
+    return record_id, record["text"], None  # the checker makes lone surrogates U+FFFD
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -106,7 +98,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     # Undecodable bytes become U+FFFD rather than stopping the check.
     text = " ".join(args.text) if args.text else sys.stdin.buffer.read().decode("utf-8", "replace")
-    text = valid_text(text)
     if not text.strip():
         print("fanzha check: give a text to check, e.g. fanzha check \"对方让我转到安全账户\"", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ cross-validated training examples, never on the evaluation set.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -20,8 +19,7 @@ from .classifier import TypeClassifier
 from .loader import ORDINARY, FollowUp, Knowledge, default_knowledge
 from .amounts import parse_amount
 from .nlp import CALM_HITS, FLAG_HITS, EntityHit, FlagHit, Lexicon, build_pipeline, load_lexicon
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+from .text import valid_text
 
 RISK_LEVELS = ("high", "medium", "low", "none")
 RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "未发现"}
@@ -94,7 +92,7 @@ class Checker:
     def check_many(self, texts: Sequence[str], confirmed: Sequence[Iterable[str]] | None = None) -> list[Verdict]:
         """Check many texts at once (batch mode shares the classifier call)."""
         # Lone surrogates (JSON "\ud800", undecodable bytes) would stop the tokenizer.
-        texts = [_LONE_SURROGATE.sub("\ufffd", t) if isinstance(t, str) else "" for t in texts]
+        texts = [valid_text(t) if isinstance(t, str) else "" for t in texts]
         confirmed = confirmed or [()] * len(texts)
         probabilities = self.classifier.predict_proba(texts)
         docs = self.nlp.pipe(texts)
