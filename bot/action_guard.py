@@ -67,6 +67,7 @@ class _Breaker:
 
 
 _breaker = _Breaker()
+_limit_s = DEFAULT_TIMEOUT_S  # FANZHA_ACTION_TIMEOUT, read by install()
 _unguarded_run = RemoteAction.run
 
 
@@ -92,7 +93,7 @@ async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracke
         if _breaker.open():
             raise RasaException("the action server failed a moment ago")
         events = await asyncio.wait_for(
-            _unguarded_run(self, output_channel, nlg, tracker, domain), timeout=action_timeout()
+            _unguarded_run(self, output_channel, nlg, tracker, domain), timeout=_limit_s
         )
     except ActionExecutionRejection:
         raise
@@ -124,6 +125,7 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
 
 def install() -> None:
     """Guard every custom action call in this process (idempotent)."""
-    action_timeout()  # a bad setting stops the server at start, not at the first victim
+    global _limit_s
+    _limit_s = action_timeout()  # read once: a bad setting stops the server at start
     RemoteAction.run = _guarded_run  # type: ignore[method-assign]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
