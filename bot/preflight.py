@@ -101,7 +101,7 @@ def check_lock_store(endpoints: Path) -> None:
     from rasa.utils.endpoints import read_endpoint_config
 
     config = read_endpoint_config(str(endpoints), "lock_store")
-    if config is None or (config.type or "").lower() != "redis":
+    if config is None or (config.type or "").lower() not in ("redis", "bot.lock_store.atomicredislockstore"):
         return
     import redis
 
