@@ -63,6 +63,9 @@ def load_for_serving(
     status.expect_partial()  # the optimiser's saved state is not needed for answering
     if predict_data_example:
         model.run_inference(predict_data_example)  # traces the prediction graph before the first user
+        # Its input signature is fixed, so there is one traced graph: call it directly instead of
+        # through tf.function's dispatch, which matched the inputs to a trace on every call.
+        model._tf_predict_step = model._tf_predict_step.get_concrete_function()
     return model
 
 
