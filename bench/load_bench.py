@@ -25,8 +25,8 @@ Errors: HTTP errors, timeouts, lost connections, empty replies, replies without 
 ``expect`` words, and the channels' rate-limit notice. Memory: the resident set (RSS) of the
 processes listening on the Rasa and action ports (``fuser PORT/tcp``), sampled every second;
 "growth" compares the mean of the first and the last minute of the measured window (a third of
-the window each when it is shorter than three minutes); their CPU use over the whole run is given
-as a share of one core (a process near 100% is the bottleneck). Residents are limited per sender
+the window each when it is shorter than three minutes); their CPU use in the measured window, also
+sampled every second, is given as a share of one core (a process near 100% is the bottleneck). Residents are limited per sender
 (FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
 with the limit off. Prints a table; ``--json FILE`` saves the figures.
 """
@@ -192,11 +192,25 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def sample_memory(pids: dict[str, int], begin: float, out: dict[str, list[tuple[float, float]]]) -> None:
+def cpu_share(samples: list[tuple[float, float]], window_s: float) -> int | None:
+    """Percent of one core used in the measured window, from (seconds into it, CPU seconds) samples."""
+    inside = [sample for sample in samples if 0 <= sample[0] <= window_s]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    (t0, cpu0), (t1, cpu1) = inside[0], inside[-1]
+    return round(100 * (cpu1 - cpu0) / (t1 - t0))
+
+
+async def sample_processes(pids: dict[str, int], begin: float, rss: dict[str, list[tuple[float, float]]],
+                           cpu: dict[str, list[tuple[float, float]]]) -> None:
+    """Every second: each process's RSS (MB) and CPU time so far, by seconds into the measured window."""
     while True:
         for name, pid in pids.items():
+            now = time.monotonic() - begin
             if (mb := rss_mb(pid)) is not None:
-                out[name].append((time.monotonic() - begin, mb))
+                rss[name].append((now, mb))
+            if (seconds := cpu_seconds(pid)) is not None:
+                cpu[name].append((now, seconds))
         await asyncio.sleep(1)
 
 
@@ -324,16 +338,13 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
     run = Run(urls, itertools.cycle(load_conversations(args.conversations)), begin, begin + args.duration,
               args.think_ms / 1000, args.timeout, rate_notice(), [])
     memory: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
-    sampler = asyncio.create_task(sample_memory(pids, begin, memory))
+    servers_cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
+    sampler = asyncio.create_task(sample_processes(pids, begin, memory, servers_cpu))
     on_socketio = round(args.users * args.socketio_share)
-    servers_cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    cpu, started = time.process_time(), time.monotonic()
+    cpu = time.process_time()
     await asyncio.gather(*((socketio_user if i < on_socketio else rest_user)(run, urls[i % len(urls)])
                            for i in range(args.users)))
-    cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
-    for name, pid in pids.items():
-        before, after = servers_cpu[name], cpu_seconds(pid)
-        servers_cpu[name] = None if before is None or after is None else round(100 * (after - before) / elapsed)
+    cpu = time.process_time() - cpu
     sampler.cancel()
     measured = [r for r in run.results if r.started >= 0]
     socketio_turns = [r for r in measured if r.channel == "socketio"]
@@ -346,7 +357,8 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
         "all": summarize(measured, args.duration),
         "socketio_messages_outside_their_turn": run.late_messages,
         "memory": {name: memory_summary([s for s in samples if 0 <= s[0] <= args.duration], args.duration)
-                   | {"cpu_percent_of_one_core": servers_cpu[name]} for name, samples in memory.items()},
+                   | {"cpu_percent_of_one_core": cpu_share(servers_cpu[name], args.duration)}
+                   for name, samples in memory.items()},
         "load_generator_cpu_s": round(cpu, 1),
     }
 
@@ -371,7 +383,7 @@ def print_table(figures: dict[str, Any]) -> None:
         if "start_mb" in m:
             print(f"{name:<15} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
                   f"growth {m['growth_mb']:+.1f} MB (first vs last {m['span_s']:.0f} s); "
-                  f"CPU {m['cpu_percent_of_one_core']}% of one core (warm-up included)")
+                  f"CPU {m['cpu_percent_of_one_core']}% of one core")
     if not figures["memory"]:
         print("memory: not measured (no process found on the server's ports on this machine)")
 

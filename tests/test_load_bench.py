@@ -10,6 +10,7 @@ from bench.load_bench import (
     ConversationsError,
     Turn,
     TurnResult,
+    cpu_share,
     load_conversations,
     memory_summary,
     percentile,
@@ -80,6 +81,14 @@ def test_memory_growth_compares_the_first_and_last_minute():
     flat = memory_summary([(float(t), 500.0) for t in range(31)], window_s=30)
     assert flat["span_s"] == 10 and flat["growth_mb"] == 0
     assert memory_summary([], window_s=30) == {}
+
+
+def test_cpu_share_counts_only_the_measured_window():
+    # 1 CPU second per second during the warm-up (t < 0) and after the end, half a second inside.
+    samples = [(float(t), t * 1.0 if t < 0 else t * 0.5) for t in range(-10, 21)]
+    assert cpu_share(samples, window_s=20) == 50
+    assert cpu_share(samples + [(25.0, 100.0)], window_s=20) == 50
+    assert cpu_share([(1.0, 3.0)], window_s=20) is None
 
 
 def test_turn_errors():
