@@ -9,9 +9,11 @@ After a failure, calls fail at once for ``RETRY_AFTER_S`` seconds instead of eac
 for the limit again; the first call after that tries the action server again, so the
 conversation goes on normally as soon as it is back. The safe answer is sent once per turn.
 
-The action server's answer is still checked against Rasa's schema, but with one validator
-built at start: Rasa's own check first validates the schema itself, on every call, which took
-a fifth of the Rasa server's time in a turn that runs a custom action.
+The action server's answer is still checked against Rasa's schema, with validators built at
+start: Rasa's own check first validates the schema itself, on every call, which took a fifth of
+the Rasa server's time in a turn that runs a custom action. Each event is checked against the
+one event schema its "event" names: the schema's ``oneOf`` would try all 23 of them, and only
+the one whose ``const`` is that name can match, so the verdict is the same.
 """
 from __future__ import annotations
 
@@ -108,10 +110,32 @@ async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracke
     return events
 
 
+class ActionResultValidator:
+    """Validates an action server's answer exactly as ``schema`` does, one event schema per event."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        events = schema["properties"]["events"]
+        any_event = {key: value for key, value in events["items"].items() if key != "oneOf"}
+        self._answer = self._compile({**schema, "properties": {**schema["properties"],
+                                                               "events": {**events, "items": any_event}}})
+        self._event = {one["properties"]["event"]["const"]: self._compile(one) for one in events["items"]["oneOf"]}
+
+    @staticmethod
+    def _compile(schema: dict[str, Any]) -> Any:
+        return validator_for(schema)(schema)
+
+    def validate(self, answer: Any) -> None:
+        """Raises jsonschema's ValidationError for an answer the schema refuses."""
+        self._answer.validate(answer)  # after this, "events" (if any) is a list of objects with a string "event"
+        for event in answer.get("events") or []:
+            if event["event"] not in self._event:
+                raise ValidationError(f"{event['event']!r} is not an event Rasa knows")
+            self._event[event["event"]].validate(event)
+
+
 @lru_cache(maxsize=1)
-def _response_validator() -> Any:
-    schema = RemoteAction.action_response_format_spec()
-    return validator_for(schema)(schema)
+def _response_validator() -> ActionResultValidator:
+    return ActionResultValidator(RemoteAction.action_response_format_spec())
 
 
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -12,7 +13,28 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionExecutionRejected,
+    ActionReverted,
+    ActiveLoop,
+    AgentUttered,
+    AllSlotsReset,
+    BotUttered,
+    ConversationPaused,
+    ConversationResumed,
+    DefinePrevUserUtteredFeaturization,
+    EntitiesAdded,
+    FollowupAction,
+    LoopInterrupted,
+    ReminderCancelled,
+    ReminderScheduled,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+    UserUtteranceReverted,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -149,3 +171,65 @@ def test_a_bad_timeout_setting_is_refused_with_its_name(value: str) -> None:
 def test_the_timeout_setting_is_read() -> None:
     assert action_guard.action_timeout({action_guard.ENV_TIMEOUT: "1.5"}) == 1.5
     assert action_guard.action_timeout({}) == action_guard.DEFAULT_TIMEOUT_S
+
+
+def _events() -> list[dict[str, Any]]:
+    """One event of each kind a custom action can return, as the action server sends them."""
+    parse_data = {"intent": {"name": "check_situation", "confidence": 0.9}, "entities": [
+        {"entity": "amount", "value": "5000", "start": 0, "end": 4}], "text": "转了5000",
+        "response_selector": {"all_retrieval_intents": ["faq"]}}
+    return [event.as_dict() for event in (
+        UserUttered("转了5000", parse_data["intent"], parse_data["entities"], parse_data),
+        ActionExecuted("action_check_scam", policy="RulePolicy", confidence=1.0),
+        SlotSet("risk", {"level": "high", "flags": ["安全账户"]}),
+        BotUttered("请马上拨打110。", {"buttons": [{"title": "好", "payload": "/affirm"}]}, {"utter_action": "utter_x"}),
+        ActiveLoop("report_form"), ActiveLoop(None), FollowupAction("action_handoff"), Restarted(), AllSlotsReset(),
+        SessionStarted(), ConversationPaused(), ConversationResumed(), UserUtteranceReverted(), ActionReverted(),
+        ReminderScheduled("EXTERNAL_x", datetime(2030, 1, 1)), ReminderCancelled(name="r"),
+        ActionExecutionRejected("report_form"), LoopInterrupted(True), EntitiesAdded([{"entity": "amount", "value": "1"}]),
+        AgentUttered("hi"), DefinePrevUserUtteredFeaturization(False),
+    )]
+
+
+def _answers() -> list[Any]:
+    valid = [{"events": [event], "responses": [{"text": "好"}]} for event in _events()]
+    broken = [
+        {"events": [{"event": "slot", "name": "risk"}]},  # no value
+        {"events": [{"event": "slot", "name": 3, "value": 1}]},
+        {"events": [{"event": "no_such_event"}]},
+        {"events": [{"event": 7}]},
+        {"events": [{"name": "risk", "value": 1}]},  # no event name
+        {"events": [{"event": "bot", "timestamp": "now"}]},
+        {"events": [{"event": "user", "parse_data": {"entities": [{"start": 0}]}}]},
+        {"events": [{"event": "entities"}]},
+        {"events": ["slot"]},
+        {"events": {"event": "slot"}},
+        {"responses": "好"},
+        {"responses": ["好"]},
+        [],
+        "好",
+    ]
+    return [*valid, {"events": _events()}, {}, {"events": []}, {"events": [], "responses": []}, *broken]
+
+
+@pytest.mark.parametrize("answer", _answers())
+def test_the_event_by_event_check_agrees_with_rasas_schema(answer: Any) -> None:
+    from jsonschema import ValidationError
+    from jsonschema.validators import validator_for
+
+    schema = RemoteAction.action_response_format_spec()
+    expected = validator_for(schema)(schema).is_valid(answer)
+    try:
+        action_guard.ActionResultValidator(schema).validate(answer)
+        valid = True
+    except ValidationError:
+        valid = False
+    assert valid == expected
+
+
+def test_the_answers_compared_include_valid_and_broken_ones() -> None:
+    from jsonschema.validators import validator_for
+
+    schema = RemoteAction.action_response_format_spec()
+    verdicts = [validator_for(schema)(schema).is_valid(answer) for answer in _answers()]
+    assert verdicts.count(True) > 20 and verdicts.count(False) > 10
