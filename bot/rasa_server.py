@@ -18,6 +18,8 @@ lighter: the same model and answers in 730 MB instead of 1.33 GB, ready 10 s soo
 - TED is asked for the next action only when its answer can still win: a rule or a memorised
   story that is certain outranks it (bot/ted_shortcut.py), which saves it twice a turn.
 
+- The FAQ answer is chosen only for messages whose intent is ``faq`` (bot/faq_selector.py).
+
 - Rasa's HTTP API answers a body it cannot read (not JSON, a lone surrogate, a list where an
   object belongs) with a 400 and a reason instead of a 500 (bot/api_guard.py).
 
@@ -99,9 +101,10 @@ if __name__ == "__main__":
     _without_unused_tensorflow_parts()
     install()
     remember_event_types()
-    from bot import api_guard, ted_shortcut
+    from bot import api_guard, faq_selector, ted_shortcut
 
     ted_shortcut.install()
+    faq_selector.install()
     api_guard.install()
     from rasa.__main__ import main
 

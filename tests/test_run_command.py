@@ -34,6 +34,11 @@ def test_a_scam_description_gets_a_verdict_from_the_action_server(assistant, kno
     assert "安全账户" in said and "110" in said
 
 
+def test_an_faq_question_gets_its_answer_from_the_knowledge(assistant):
+    said = _text(assistant.say("96110是什么电话"))
+    assert "反诈" in said and "劝阻" in said and "110" in said
+
+
 @pytest.mark.parametrize(
     "message",
     ["", "   ", "喂" * 10_000, "😀😀😀🙏", "hi 我想问一下 is this a scam 吗？", "\x00\x01", "/restart{\"x\":1}"],

@@ -1,0 +1,50 @@
+"""The FAQ answer is chosen only for FAQ questions, and then exactly as before."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa.core.agent import Agent
+
+from bot import faq_selector, rasa_server
+from tests.assistant import MODEL
+from tests.test_rasa_server import holdout_texts
+
+
+@pytest.fixture(scope="module")
+def parsed() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each held-out text parsed by the server's loader without and with the FAQ shortcut."""
+    import asyncio
+
+    rasa_server.install()
+    try:
+        plain = Agent.load(str(MODEL))
+        faq_selector.install()
+        try:
+            shortcut = Agent.load(str(MODEL))
+        finally:
+            faq_selector.uninstall()
+    finally:
+        rasa_server.uninstall()
+
+    async def parse_all() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(await plain.parse_message(text), await shortcut.parse_message(text)) for text in holdout_texts(every=2)]
+
+    return asyncio.run(parse_all())
+
+
+def test_faq_questions_get_the_same_answer_and_ranking(parsed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    faq = [(before, after) for before, after in parsed if before["intent"]["name"] == "faq"]
+    assert len(faq) > 20
+    assert [after for _, after in faq] == [before for before, _ in faq]
+    assert all(after["response_selector"]["faq"]["response"]["utter_action"].startswith("utter_faq/") for _, after in faq)
+
+
+def test_other_messages_keep_intent_and_entities_and_skip_the_faq_choice(
+        parsed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    others = [(before, after) for before, after in parsed if before["intent"]["name"] != "faq"]
+    assert len(others) > 60
+    for before, after in others:
+        assert "faq" in before["response_selector"]  # Rasa's selector chose an answer nobody reads
+        assert after["response_selector"] == {"all_retrieval_intents": before["response_selector"]["all_retrieval_intents"]}
+        assert {**after, "response_selector": None} == {**before, "response_selector": None}
