@@ -24,3 +24,11 @@ def checker(knowledge):
     from knowledge.checker import Checker
 
     return Checker(knowledge)
+
+
+@pytest.fixture(scope="session")
+def plain_serving_agent():
+    """The model as the server's loader loads it, without the serving shortcuts."""
+    from tests.agents import serving_agent
+
+    return serving_agent()

@@ -6,26 +6,17 @@ from typing import Any
 import pytest
 from rasa.core.agent import Agent
 
-from bot import faq_selector, rasa_server
-from tests.assistant import MODEL
+from bot import faq_selector
+from tests.agents import serving_agent
 from tests.test_rasa_server import holdout_texts
 
 
 @pytest.fixture(scope="module")
-def parsed() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def parsed(plain_serving_agent: Agent) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Each held-out text parsed by the server's loader without and with the FAQ shortcut."""
     import asyncio
 
-    rasa_server.install()
-    try:
-        plain = Agent.load(str(MODEL))
-        faq_selector.install()
-        try:
-            shortcut = Agent.load(str(MODEL))
-        finally:
-            faq_selector.uninstall()
-    finally:
-        rasa_server.uninstall()
+    plain, shortcut = plain_serving_agent, serving_agent(faq_selector)
 
     async def parse_all() -> list[tuple[dict[str, Any], dict[str, Any]]]:
         return [(await plain.parse_message(text), await shortcut.parse_message(text)) for text in holdout_texts(every=2)]

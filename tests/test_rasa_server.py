@@ -35,14 +35,8 @@ async def answers(agent: Agent, texts: list[str]) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def both_agents() -> tuple[Agent, Agent]:
-    rasas = Agent.load(str(MODEL))
-    rasa_server.install()
-    try:
-        ours = Agent.load(str(MODEL))
-    finally:
-        rasa_server.uninstall()
-    return rasas, ours
+def both_agents(plain_serving_agent: Agent) -> tuple[Agent, Agent]:
+    return Agent.load(str(MODEL)), plain_serving_agent
 
 
 async def test_the_serving_loader_answers_exactly_as_rasas_loader(both_agents: tuple[Agent, Agent]) -> None:

@@ -15,8 +15,8 @@ from rasa.shared.core.generator import TrainingDataGenerator
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import TrainingDataImporter
 
-from bot import rasa_server, ted_shortcut
-from tests.assistant import MODEL
+from bot import ted_shortcut
+from tests.agents import serving_agent
 from tests.conftest import ROOT
 
 
@@ -59,18 +59,8 @@ def pick(agent: Agent, tracker: DialogueStateTracker) -> tuple[Any, ...]:
 
 
 @pytest.fixture(scope="module")
-def agents() -> tuple[Agent, Agent]:
-    rasa_server.install()
-    try:
-        plain = Agent.load(str(MODEL))
-        ted_shortcut.install()
-        try:
-            shortcut = Agent.load(str(MODEL))
-        finally:
-            ted_shortcut.uninstall()
-    finally:
-        rasa_server.uninstall()
-    return plain, shortcut
+def agents(plain_serving_agent: Agent) -> tuple[Agent, Agent]:
+    return plain_serving_agent, serving_agent(ted_shortcut)
 
 
 def test_every_story_gets_the_same_next_actions_with_the_shortcut(agents: tuple[Agent, Agent],
