@@ -16,7 +16,8 @@ lighter: the same model and answers in 730 MB instead of 1.33 GB, ready 10 s soo
   never changes in a running server, so it is looked up once per event type.
 
 - TED is asked for the next action only when its answer can still win: a rule or a memorised
-  story that is certain outranks it (bot/ted_shortcut.py), which saves it twice a turn.
+  story that is certain outranks it (bot/ted_shortcut.py), which saves it twice a turn; the
+  graph runs in a fixed order without dask's scheduler (bot/graph_runner.py).
 
 - The FAQ answer is chosen only for messages whose intent is ``faq`` (bot/faq_selector.py).
 
