@@ -214,6 +214,17 @@ async def sample_processes(pids: dict[str, int], begin: float, rss: dict[str, li
         await asyncio.sleep(1)
 
 
+def reference_loop_s() -> float:
+    """Seconds for a fixed pure-Python loop, best of 3: virtual machines of the same kind differ in
+    speed from hour to hour, and the latencies of a run are comparable only at similar speeds."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(10**7))
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 # --- virtual users ---------------------------------------------------------------------------
 
 
@@ -334,6 +345,7 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
     for url in urls:
         await check_server(url, args.token)
     load_at_start = os.getloadavg()[0]  # other work on the machine (1-minute load average)
+    speed = reference_loop_s()
     begin = time.monotonic() + args.warmup
     run = Run(urls, itertools.cycle(load_conversations(args.conversations)), begin, begin + args.duration,
               args.think_ms / 1000, args.timeout, rate_notice(), [])
@@ -351,7 +363,8 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
     return {
         "settings": {"users": args.users, "rest_users": args.users - on_socketio, "socketio_users": on_socketio,
                      "duration_s": args.duration, "warmup_s": args.warmup, "think_ms": args.think_ms,
-                     "urls": urls, "rate_limit": args.rate_limit_note, "load_average_at_start": load_at_start},
+                     "urls": urls, "rate_limit": args.rate_limit_note, "load_average_at_start": load_at_start,
+                     "reference_loop_s": speed},
         **{channel: summarize([r for r in measured if r.channel == channel], args.duration) for channel in CHANNELS},
         "socketio_last_message": summarize(socketio_turns, args.duration, last=True),
         "all": summarize(measured, args.duration),
@@ -378,7 +391,8 @@ def print_table(figures: dict[str, Any]) -> None:
         print("errors:", ", ".join(f"{kind} {n}" for kind, n in figures["all"]["error_kinds"].items()))
     print(f"socket.io bot messages outside their turn: {figures['socketio_messages_outside_their_turn']}; "
           f"load generator CPU {figures['load_generator_cpu_s']} s; "
-          f"load average at the start {s['load_average_at_start']:.1f}")
+          f"load average at the start {s['load_average_at_start']:.1f}; "
+          f"reference loop {s['reference_loop_s']:.2f} s (higher: a slower machine)")
     for name, m in figures["memory"].items():
         if "start_mb" in m:
             print(f"{name:<15} RSS start {m['start_mb']:.0f} MB, end {m['end_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB, "
