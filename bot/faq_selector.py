@@ -30,9 +30,10 @@ def asks(selector: ResponseSelector, message: Message) -> bool:
 
 
 def _process_when_asked(self: ResponseSelector, messages: list[Message], *args: Any, **kwargs: Any) -> list[Message]:
-    _process(self, [message for message in messages if asks(self, message)], *args, **kwargs)
-    for message in messages:
-        if not asks(self, message):
+    asked = [asks(self, message) for message in messages]
+    _process(self, [message for message, ask in zip(messages, asked) if ask], *args, **kwargs)
+    for message, ask in zip(messages, asked):
+        if not ask:
             found = message.get(RESPONSE_SELECTOR_PROPERTY_NAME) or {}
             found[RESPONSE_SELECTOR_RETRIEVAL_INTENTS] = self.all_retrieval_intents
             message.set(RESPONSE_SELECTOR_PROPERTY_NAME, found, add_to_output=True)

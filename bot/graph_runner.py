@@ -33,7 +33,8 @@ class SequentialGraphRunner(DaskGraphRunner):
 
     def run(self, inputs: Optional[dict[str, Any]] = None, targets: Optional[list[str]] = None) -> dict[str, Any]:
         """Runs the graph (see DaskGraphRunner.run): the same results, in a fixed order."""
-        plan = self._plan(tuple(targets or self._graph_schema.target_names))
+        targets = targets or self._graph_schema.target_names
+        plan = self._plan(tuple(targets))
         done: dict[str, Any] = {}
         for name, value in (inputs or {}).items():
             if isinstance(value, str) and value in self._graph_schema.nodes:
@@ -45,4 +46,4 @@ class SequentialGraphRunner(DaskGraphRunner):
                 done[name] = self._instantiated_nodes[name](*(done.get(need, need) for need in needs))
         except RuntimeError as error:
             raise GraphRunError("Error running runner.") from error
-        return dict(done[target] for target in targets or self._graph_schema.target_names)
+        return dict(done[target] for target in targets)

@@ -50,15 +50,10 @@ class WALSQLTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         table = self.SQLEvent.__table__
         self._insert = table.insert()
+        in_session = f"sender_id = :sender_id AND {_IN_LATEST_SESSION.format(table=table.name)}"
         self._all_events = sa.text(f"SELECT data FROM {table.name} WHERE sender_id = :sender_id ORDER BY id")
-        self._session_events = sa.text(
-            f"SELECT data FROM {table.name} WHERE sender_id = :sender_id AND "
-            f"{_IN_LATEST_SESSION.format(table=table.name)} ORDER BY id"
-        )
-        self._session_count = sa.text(
-            f"SELECT count(*) FROM {table.name} WHERE sender_id = :sender_id AND "
-            f"{_IN_LATEST_SESSION.format(table=table.name)}"
-        )
+        self._session_events = sa.text(f"SELECT data FROM {table.name} WHERE {in_session} ORDER BY id")
+        self._session_count = sa.text(f"SELECT count(*) FROM {table.name} WHERE {in_session}")
         self._fixed_sql = True
 
     def _params(self, sender_id: str) -> dict[str, str]:
