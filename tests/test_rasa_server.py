@@ -71,3 +71,24 @@ def test_event_types_are_remembered_with_the_same_answers(monkeypatch: pytest.Mo
     assert len(names) > 15
     with pytest.raises(ValueError, match="Unknown event name"):
         Event.resolve_by_type("no_such_event")
+
+
+def test_the_traced_graph_is_called_flat_only_with_arrays_of_its_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    signature = [[tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([None], tf.int64)]]
+    graph = tf.function(lambda batch: {"sum": tf.reduce_sum(batch[0], axis=1) + tf.cast(batch[1], tf.float32)},
+                        input_signature=signature).get_concrete_function()
+    call = rasa_server.flat_caller(graph)
+    batch = (np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32), np.array([10, 20], dtype=np.int64))
+    assert call(batch)["sum"].numpy().tolist() == graph(batch)["sum"].numpy().tolist() == [13.0, 27.0]
+    with monkeypatch.context() as patched:  # a batch of its kinds skips the checked dispatch
+        patched.setattr(type(graph), "__call__", lambda *_: pytest.fail("went the checked way"))
+        assert call(batch)["sum"].numpy().tolist() == [13.0, 27.0]
+    other_kind = (batch[0].astype(np.float64), batch[1])  # goes the checked way, which converts it
+    assert call(other_kind)["sum"].numpy().tolist() == graph(other_kind)["sum"].numpy().tolist() == [13.0, 27.0]
+    with pytest.raises(ValueError):  # a batch that does not fit fails as in Rasa's call
+        graph(batch[:1])
+    with pytest.raises(ValueError):
+        call(batch[:1])
