@@ -17,7 +17,8 @@ lighter: the same model and answers in 730 MB instead of 1.33 GB, ready 10 s soo
 
 - TED is asked for the next action only when its answer can still win: a rule or a memorised
   story that is certain outranks it (bot/ted_shortcut.py), which saves it twice a turn; the
-  graph runs in a fixed order without dask's scheduler (bot/graph_runner.py).
+  graph runs in a fixed order without dask's scheduler (bot/graph_runner.py); the policies
+  share one list of the conversation's dialogue states per prediction (bot/state_cache.py).
 
 - The FAQ answer is chosen only for messages whose intent is ``faq`` (bot/faq_selector.py).
 
@@ -120,9 +121,10 @@ if __name__ == "__main__":
     _without_unused_tensorflow_parts()
     install()
     remember_event_types()
-    from bot import api_guard, faq_selector, ted_shortcut
+    from bot import api_guard, faq_selector, state_cache, ted_shortcut
 
     ted_shortcut.install()
+    state_cache.install()
     faq_selector.install()
     api_guard.install()
     from rasa.__main__ import main
