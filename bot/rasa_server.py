@@ -22,6 +22,9 @@ lighter: the same model and answers in 730 MB instead of 1.33 GB, ready 10 s soo
 
 - The FAQ answer is chosen only for messages whose intent is ``faq`` (bot/faq_selector.py).
 
+- With FANZHA_NLU_URL, messages are understood by a second server on another core, and here
+  whenever it does not answer (bot/nlu_offload.py).
+
 - Rasa's HTTP API answers a body it cannot read (not JSON, a lone surrogate, a list where an
   object belongs) with a 400 and a reason instead of a 500 (bot/api_guard.py).
 
@@ -121,12 +124,13 @@ if __name__ == "__main__":
     _without_unused_tensorflow_parts()
     install()
     remember_event_types()
-    from bot import api_guard, faq_selector, state_cache, ted_shortcut
+    from bot import api_guard, faq_selector, nlu_offload, state_cache, ted_shortcut
 
     ted_shortcut.install()
     state_cache.install()
     faq_selector.install()
     api_guard.install()
+    nlu_offload.install()
     from rasa.__main__ import main
 
     sys.exit(main())

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 RASA_PORT="${FANZHA_RASA_PORT:-5005}"
 ACTIONS_PORT="${FANZHA_ACTIONS_PORT:-5055}"
+NLU_PORT="${FANZHA_NLU_PORT:-5006}"
 HOST="${FANZHA_HOST:-127.0.0.1}"
 ENDPOINTS="${FANZHA_ENDPOINTS:-endpoints.yml}"
 MODEL="${FANZHA_MODEL:-models/fanzha.tar.gz}"
@@ -43,6 +44,20 @@ case "${FANZHA_LOG_LEVEL:-warning}" in
         ;;
 esac
 
+# A second server with the same model that only understands messages, on another core
+# (bot/nlu_offload.py): on by default where there are two cores or more.
+case "${FANZHA_NLU_PROCESS:-auto}" in
+    auto) if [ "$(nproc)" -ge 2 ]; then nlu_process=1; else nlu_process=""; fi ;;
+    on) nlu_process=1 ;;
+    off) nlu_process="" ;;
+    *)
+        echo "FANZHA_NLU_PROCESS must be auto, on or off" >&2
+        exit 2
+        ;;
+esac
+nlu_url=""
+if [ -n "$nlu_process" ]; then nlu_url="http://127.0.0.1:$NLU_PORT"; fi
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -56,7 +71,7 @@ trap stop INT TERM EXIT
 SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
 pids+=($!)
 # Rasa's server, without the parts of TensorFlow it never uses (bot/rasa_server.py).
-.venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
+FANZHA_NLU_URL="$nlu_url" FANZHA_API_TOKEN="$FANZHA_API_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
     --enable-api --auth-token "$FANZHA_API_TOKEN" \
     --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" "$log_level" &
 pids+=($!)
@@ -85,7 +100,16 @@ fanzha is ready.
   HTTP API token:  data/api_token
 Press Ctrl-C to stop.
 MSG
-        wait -n "${pids[@]}"
+        running=("${pids[@]}")
+        if [ -n "$nlu_process" ]; then
+            # Started once the assistant answers, so that it does not slow the start; until it is
+            # up, and whenever it is not, the Rasa server understands messages itself.
+            FANZHA_NLU_URL= .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i 127.0.0.1 -p "$NLU_PORT" \
+                --enable-api --auth-token "$FANZHA_API_TOKEN" --credentials /dev/null --endpoints /dev/null \
+                "$log_level" &
+            pids+=($!)
+        fi
+        wait -n "${running[@]}"
         exit 1
     fi
     for pid in "${pids[@]}"; do

@@ -40,9 +40,13 @@ def _report_key(folder: Path) -> str:
 
 
 class Assistant:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, nlu_process: str = "off") -> None:
+        """``nlu_process``: FANZHA_NLU_PROCESS for the run command. Tests run without the
+        understanding server unless they are about it: the Rasa server understands messages the
+        same way itself, and a second model in every assistant would slow the suite. Benchmarks
+        use the run command's default, auto."""
         assert MODEL.exists(), "no trained model: run 'make train' (make test does) before pytest"
-        self.rasa_port, self.actions_port = free_port(), free_port()
+        self.rasa_port, self.actions_port, self.nlu_port = free_port(), free_port(), free_port()
         self.token = "test-token-" + uuid.uuid4().hex
         # The project's endpoints, with this test's ports and tracker database.
         settings = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
@@ -57,6 +61,8 @@ class Assistant:
             **os.environ,
             "FANZHA_RASA_PORT": str(self.rasa_port),
             "FANZHA_ACTIONS_PORT": str(self.actions_port),
+            "FANZHA_NLU_PORT": str(self.nlu_port),
+            "FANZHA_NLU_PROCESS": nlu_process,
             "FANZHA_ENDPOINTS": str(endpoints),
             "FANZHA_API_TOKEN": self.token,
         }
@@ -65,13 +71,31 @@ class Assistant:
             ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=self.log.open("w"),
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-        deadline = time.monotonic() + 300
+        started = time.monotonic()
+        deadline = started + 300
         while "fanzha is ready." not in self.log.read_text(encoding="utf-8", errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail("the run command did not become ready:\n" + self.log.read_text()[-3000:])
             time.sleep(0.5)
         self.url = f"http://127.0.0.1:{self.rasa_port}"
+        self.ready_s = time.monotonic() - started  # the run command's "ready", before the NLU server
+        if nlu_process == "on" or (nlu_process == "auto" and len(os.sched_getaffinity(0)) >= 2):  # as run.sh's nproc
+            self.wait_for_understanding_server(deadline)
+
+    def understanding_server_up(self) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.nlu_port}/status", params={"token": self.token}, timeout=5).ok
+        except requests.ConnectionError:
+            return False
+
+    def wait_for_understanding_server(self, deadline: float) -> None:
+        """It starts once the assistant is ready (scripts/run.sh)."""
+        while not self.understanding_server_up():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("the understanding server did not start:\n" + self.log.read_text()[-3000:])
+            time.sleep(0.5)
 
     def say(self, text: str, sender: str | None = None) -> list[dict]:
         response = requests.post(

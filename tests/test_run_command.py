@@ -1,5 +1,6 @@
-"""The run command end to end: scripts/run.sh starts both servers, they answer over REST,
-and Ctrl-C stops everything it started."""
+"""The run command end to end, with its defaults: scripts/run.sh starts the Rasa server, the
+action server and (on two cores or more) the understanding server, they answer over REST, and
+Ctrl-C stops everything it started."""
 from __future__ import annotations
 
 import time
@@ -13,7 +14,7 @@ from tests.assistant import Assistant, port_open
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory):
-    running = Assistant(tmp_path_factory.mktemp("run"))
+    running = Assistant(tmp_path_factory.mktemp("run"), nlu_process="auto")
     yield running
     running.stop()
 
@@ -69,9 +70,23 @@ def test_the_http_api_needs_the_token(assistant):
 
 
 def test_ctrl_c_stops_everything_it_started(assistant):
+    ports = (assistant.rasa_port, assistant.actions_port, assistant.nlu_port)
+    assert assistant.understanding_server_up()  # the machine kind has two cores
     assistant.stop()
     deadline = time.monotonic() + 15
-    while (port_open(assistant.rasa_port) or port_open(assistant.actions_port)) and time.monotonic() < deadline:
+    while any(port_open(port) for port in ports) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert not port_open(assistant.rasa_port)
-    assert not port_open(assistant.actions_port)
+    assert not any(port_open(port) for port in ports)
+
+
+def test_an_unknown_nlu_process_setting_is_refused_before_anything_starts():
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "FANZHA_NLU_PROCESS": "yes", "FANZHA_API_TOKEN": "t"})
+    assert done.returncode == 2
+    assert "FANZHA_NLU_PROCESS must be auto, on or off" in done.stderr
+    assert "Starting fanzha" not in done.stdout

@@ -1,0 +1,118 @@
+"""Understanding messages in a second process, on the machine's other core (serving only;
+installed by bot/rasa_server.py when FANZHA_NLU_URL is set).
+
+One Rasa server is one Python process: it uses one core, and understanding a message (jieba,
+the featurizers, the entity CRF, DIET) is a third of the work of a turn. The run command starts
+a second server with the same model that only answers ``/model/parse``, Rasa's HTTP API for
+understanding a text; the dialogue server asks it, and keeps deciding, acting and storing.
+A scam wave's load is then spread over two cores instead of one.
+
+The dialogue server still holds the whole model. Whenever the understanding server does not
+answer in time (not started yet, restarting, overloaded, an error), the dialogue server
+understands the message itself, exactly as without this, and leaves the other server alone
+for ``RETRY_AFTER_S`` seconds: a resident never waits for it or gets a worse answer.
+
+Rasa's own ``nlu`` endpoint does the same without the fallback: it answers "no intent" when
+that server fails, waits up to five minutes, and logs what the resident wrote.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any, Mapping, Optional
+
+import aiohttp
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.shared.core.trackers import DialogueStateTracker
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "FANZHA_NLU_URL"
+ENV_TOKEN = "FANZHA_API_TOKEN"
+TIMEOUT_S = 2.0
+RETRY_AFTER_S = 5.0
+KEEP_ALIVE_S = 3.0
+
+
+class RemoteUnderstanding:
+    """Client of another server's ``/model/parse``; ``None`` whenever it has no good answer."""
+
+    def __init__(self, url: str, token: Optional[str], timeout_s: float = TIMEOUT_S,
+                 retry_after_s: float = RETRY_AFTER_S) -> None:
+        self.url = url.rstrip("/") + "/model/parse"
+        self._params = {"token": token} if token else {}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._retry_after_s = retry_after_s
+        self._resting_until = 0.0
+        self._session: Optional[aiohttp.ClientSession] = None
+
+    async def parse(self, text: str) -> Optional[dict[str, Any]]:
+        if time.monotonic() < self._resting_until:
+            return None
+        if self._session is None or self._session.closed:
+            # Idle connections are dropped before the server's 5 s keep-alive ends, so a request
+            # never goes out on a connection the server is closing.
+            self._session = aiohttp.ClientSession(timeout=self._timeout,
+                                                  connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_S))
+        try:
+            async with self._session.post(self.url, params=self._params, json={"text": text}) as response:
+                if response.status == 200:
+                    found = await response.json()
+                    if isinstance(found, dict) and isinstance(found.get("intent"), dict):
+                        self._healthy()
+                        return found
+                problem = f"answered HTTP {response.status}"
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            problem = type(error).__name__
+        self._failed(problem)
+        return None
+
+    def _healthy(self) -> None:
+        if self._resting_until:
+            log.warning("The understanding server at %s answers again.", self.url)
+            self._resting_until = 0.0
+
+    def _failed(self, problem: str) -> None:
+        if not self._resting_until:  # once per outage, never with the resident's words
+            log.warning("The understanding server at %s %s: understanding messages here for now.", self.url, problem)
+        self._resting_until = time.monotonic() + self._retry_after_s
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+_remote: Optional[RemoteUnderstanding] = None
+_parse_here = MessageProcessor.parse_message
+
+
+async def parse_message(self: MessageProcessor, message: UserMessage, tracker: Optional[DialogueStateTracker] = None,
+                        only_output_properties: bool = True) -> dict[str, Any]:
+    """MessageProcessor.parse_message, asking the understanding server first."""
+    found = await _remote.parse(message.text) if _remote is not None and only_output_properties and message.text else None
+    if found is None:
+        return await _parse_here(self, message, tracker, only_output_properties)
+    # What Rasa's parse_message adds after its graph (the other server did too; both are idempotent).
+    self._update_full_retrieval_intent(found)
+    self._check_for_unseen_features(found)
+    return found
+
+
+def install(env: Mapping[str, str] = os.environ) -> bool:
+    """Ask the server at FANZHA_NLU_URL from now on; False (and nothing changed) when unset."""
+    global _remote
+    url = env.get(ENV_URL, "").strip()
+    if not url:
+        return False
+    _remote = RemoteUnderstanding(url, env.get(ENV_TOKEN))
+    MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
+    return True
+
+
+def uninstall() -> None:
+    global _remote
+    _remote = None
+    MessageProcessor.parse_message = _parse_here  # type: ignore[method-assign]
