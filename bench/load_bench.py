@@ -3,7 +3,8 @@
     .venv/bin/python bench/load_bench.py --users 50 --duration 300 --socketio-share 0.3 --warmup 10
 
 Starts the assistant with the run command (scripts/run.sh via tests.assistant.Assistant: Rasa
-server and action server on free ports, SQLite tracker store and reports in a temporary folder)
+server, action server and, as the run command does on two cores or more, the understanding
+(NLU) server on free ports, SQLite tracker store and reports in a temporary folder)
 unless ``--url`` and ``--token`` name a running one. Each virtual user loops until the run ends:
 a new sender id, the next conversation of bench/conversations.yml (round-robin over all users),
 each turn sent as soon as the previous one is answered (closed loop), or after a think time
@@ -23,7 +24,8 @@ websocket client of the installed python-engineio needs aiohttp >= 3.10, and Ras
 
 Errors: HTTP errors, timeouts, lost connections, empty replies, replies without the turn's
 ``expect`` words, and the channels' rate-limit notice. Memory: the resident set (RSS) of the
-processes listening on the Rasa and action ports (``fuser PORT/tcp``), sampled every second;
+processes listening on the Rasa, action and NLU ports (``fuser PORT/tcp``; a process that is not
+running is left out), sampled every second;
 "growth" compares the mean of the first and the last minute of the measured window (a third of
 the window each when it is shorter than three minutes); their CPU use in the measured window, also
 sampled every second, is given as a share of one core (a process near 100% is the bottleneck). Residents are limited per sender
@@ -419,6 +421,7 @@ def main() -> int:
                         "comma-separated URLs (each user stays with one)")
     parser.add_argument("--token", help="with --url: its FANZHA_API_TOKEN")
     parser.add_argument("--actions-port", type=int, default=5055, help="with --url: the action server's port")
+    parser.add_argument("--nlu-port", type=int, default=5006, help="with --url: the understanding server's port")
     parser.add_argument("--json", type=Path, help="save the figures here")
     args = parser.parse_args()
     load_conversations(args.conversations)  # a malformed file stops the bench before anything starts
@@ -434,6 +437,7 @@ def main() -> int:
                  for n, address in enumerate(addresses, 1) if address.hostname in ("127.0.0.1", "localhost", "::1")}
         if ports:
             ports["action server"] = args.actions_port
+            ports["NLU server"] = args.nlu_port
         figures = asyncio.run(drive(args, urls, local_pids(ports)))
     else:
         sys.path.insert(0, str(ROOT))
@@ -442,10 +446,11 @@ def main() -> int:
         os.environ["FANZHA_RATE_LIMIT"] = "off"
         args.rate_limit_note = "off for the started assistant (FANZHA_RATE_LIMIT=off)"
         with tempfile.TemporaryDirectory() as tmp:
-            assistant = Assistant(Path(tmp))
+            assistant = Assistant(Path(tmp), nlu_process="auto")  # the run command's default
             try:
                 args.token = assistant.token
-                ports = {"Rasa server": assistant.rasa_port, "action server": assistant.actions_port}
+                ports = {"Rasa server": assistant.rasa_port, "action server": assistant.actions_port,
+                         "NLU server": assistant.nlu_port}
                 figures = asyncio.run(drive(args, [assistant.url], local_pids(ports)))
             finally:
                 assistant.stop()

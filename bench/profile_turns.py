@@ -49,7 +49,7 @@ def py_spy() -> str:
 
 def record(turns: int, out: Path) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
-        assistant = Assistant(Path(tmp))
+        assistant = Assistant(Path(tmp), nlu_process="auto")  # the run command's default
         try:
             pid = subprocess.run(["fuser", f"{assistant.rasa_port}/tcp"], capture_output=True, text=True).stdout.split()[0]
             url = f"{assistant.url}/webhooks/rest/webhook"

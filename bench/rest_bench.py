@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rest_bench.py [--messages 200]
 
-Reports time to ready, Rasa server and action server memory after start, and REST
+Reports time to ready, the memory of the Rasa, action and understanding (NLU) servers after start, and REST
 round-trip latency p50/p95 for turns that run a custom action (action_check_scam) and for
 turns answered from the domain (greetings, FAQ).
 """
@@ -53,12 +53,13 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        assistant = Assistant(Path(tmp))
-        ready = time.perf_counter() - started
+        assistant = Assistant(Path(tmp), nlu_process="auto")  # the run command's default
+        nlu_up = time.perf_counter() - started
         try:
-            print(f"time to ready (run command, both servers): {ready:.1f} s")
+            print(f"time to ready (run command: Rasa and action servers answer): {assistant.ready_s:.1f} s; "
+                  f"understanding (NLU) server up after {nlu_up:.1f} s")
             print(f"memory after start: Rasa server {rss_mb(assistant.rasa_port):.0f} MB, "
-                  f"action server {rss_mb(assistant.actions_port):.0f} MB")
+                  f"action server {rss_mb(assistant.actions_port):.0f} MB, NLU server {rss_mb(assistant.nlu_port):.0f} MB")
             for name, turns in (("custom action", ACTION_TURNS), ("domain response", DOMAIN_TURNS)):
                 latencies = []
                 for i in range(args.messages):
