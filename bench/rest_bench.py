@@ -19,6 +19,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.load_bench import reference_loop_s  # noqa: E402
 from tests.assistant import Assistant  # noqa: E402
 
 # Each of these is classified check_situation or check_message, so each turn runs the action.
@@ -70,6 +71,7 @@ def main() -> int:
                     latencies.append((time.perf_counter() - t0) * 1000)
                 print(f"REST round trip, {name} turns ({args.messages}): p50 {statistics.median(latencies):.0f} ms, "
                       f"p95 {percentile(latencies, 0.95):.0f} ms")
+            print(f"reference loop {reference_loop_s():.2f} s (this machine kind's speed varies: higher is slower)")
         finally:
             assistant.stop()
     return 0
