@@ -40,6 +40,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot import action_guard
 from tests.conftest import ROOT
+from tests.stand_in import serving
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +97,9 @@ class ActionServer:
 @pytest.fixture
 async def action_server() -> Any:
     server = ActionServer()
-    app = web.Application()
-    app.router.add_post("/webhook", server.webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = closed_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    server.url = f"http://127.0.0.1:{port}/webhook"
-    yield server
-    await runner.cleanup()
+    async with serving("/webhook", server.webhook) as url:
+        server.url = f"{url}/webhook"
+        yield server
 
 
 async def test_no_action_server_gets_the_safe_answer_at_once(domain: Domain) -> None:

@@ -21,6 +21,7 @@ from bot import nlu_offload
 from tests.assistant import Assistant
 from tests.test_action_guard import closed_port
 from tests.test_faults import listening_pid, texts
+from tests.stand_in import serving
 from tests.test_rasa_server import holdout_texts
 
 GREETING = "你好"
@@ -50,22 +51,18 @@ class UnderstandingServer:
 @pytest.fixture
 async def server() -> AsyncIterator[UnderstandingServer]:
     stand_in = UnderstandingServer()
-    app = web.Application()
-    app.router.add_post("/model/parse", stand_in.parse)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = closed_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    stand_in.url = f"http://127.0.0.1:{port}"
-    yield stand_in
-    await runner.cleanup()
+    async with serving("/model/parse", stand_in.parse) as url:
+        stand_in.url = url
+        yield stand_in
 
 
 @pytest.fixture
-def offloaded(server: UnderstandingServer) -> AsyncIterator[UnderstandingServer]:
+async def offloaded(server: UnderstandingServer) -> AsyncIterator[UnderstandingServer]:
     assert nlu_offload.install({nlu_offload.ENV_URL: server.url, nlu_offload.ENV_TOKEN: "secret"})
+    remote = nlu_offload._remote
     yield server
     nlu_offload.uninstall()
+    await remote.close()
 
 
 async def parse(agent: Agent, text: str = GREETING) -> dict[str, Any]:
@@ -114,13 +111,15 @@ async def test_the_server_is_asked_again_after_its_rest(plain_serving_agent: Age
 async def test_no_server_listening_costs_nothing_and_logs_no_words(plain_serving_agent: Agent,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     assert nlu_offload.install({nlu_offload.ENV_URL: f"http://127.0.0.1:{closed_port()}"})
+    remote = nlu_offload._remote
     try:
         with caplog.at_level(logging.WARNING, logger=nlu_offload.__name__):
             texts = ["我的卡号是6222021234567890123", GREETING]
             found = [await parse(plain_serving_agent, text) for text in texts]
     finally:
         nlu_offload.uninstall()
-    assert [f["intent"]["name"] for f in found][1] == "greet"
+        await remote.close()
+    assert found[1]["intent"]["name"] == "greet"
     warnings = [r.getMessage() for r in caplog.records if r.name == nlu_offload.__name__]
     assert len(warnings) == 1 and "understanding messages here" in warnings[0]  # once per outage
     assert not any(text[:4] in warnings[0] for text in texts)
