@@ -24,6 +24,7 @@ import time
 from typing import Any, Mapping, Optional
 
 import aiohttp
+import rasa.core.run
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -87,6 +88,7 @@ class RemoteUnderstanding:
 
 _remote: Optional[RemoteUnderstanding] = None
 _parse_here = MessageProcessor.parse_message
+_close_resources = rasa.core.run.close_resources
 
 
 async def parse_message(self: MessageProcessor, message: UserMessage, tracker: Optional[DialogueStateTracker] = None,
@@ -101,6 +103,13 @@ async def parse_message(self: MessageProcessor, message: UserMessage, tracker: O
     return found
 
 
+async def close_resources(app: Any, loop: Any) -> None:
+    """Rasa's shutdown, then this client's connections (else asyncio reports them at exit)."""
+    await _close_resources(app, loop)
+    if _remote is not None:
+        await _remote.close()
+
+
 def install(env: Mapping[str, str] = os.environ) -> bool:
     """Ask the server at FANZHA_NLU_URL from now on; False (and nothing changed) when unset."""
     global _remote
@@ -109,6 +118,7 @@ def install(env: Mapping[str, str] = os.environ) -> bool:
         return False
     _remote = RemoteUnderstanding(url, env.get(ENV_TOKEN))
     MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
+    rasa.core.run.close_resources = close_resources
     return True
 
 
@@ -116,3 +126,4 @@ def uninstall() -> None:
     global _remote
     _remote = None
     MessageProcessor.parse_message = _parse_here  # type: ignore[method-assign]
+    rasa.core.run.close_resources = _close_resources

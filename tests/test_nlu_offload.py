@@ -125,6 +125,18 @@ async def test_no_server_listening_costs_nothing_and_logs_no_words(plain_serving
     assert not any(text[:4] in warnings[0] for text in texts)
 
 
+async def test_the_servers_shutdown_closes_the_connections(plain_serving_agent: Agent,
+                                                          offloaded: UnderstandingServer) -> None:
+    import rasa.core.run
+    from types import SimpleNamespace
+
+    await parse(plain_serving_agent)
+    session = nlu_offload._remote._session
+    assert session is not None and not session.closed
+    await rasa.core.run.close_resources(SimpleNamespace(ctx=SimpleNamespace(agent=None)), None)
+    assert session.closed
+
+
 def test_without_a_url_nothing_changes() -> None:
     from rasa.core.processor import MessageProcessor
 
