@@ -56,7 +56,14 @@ case "${FANZHA_NLU_PROCESS:-auto}" in
         ;;
 esac
 nlu_url=""
-if [ -n "$nlu_process" ]; then nlu_url="http://127.0.0.1:$NLU_PORT"; fi
+if [ -n "$nlu_process" ]; then
+    # The Rasa server sends residents' messages there: it must be ours, not whatever else listens.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$NLU_PORT") 2>/dev/null; then
+        echo "Port $NLU_PORT (FANZHA_NLU_PORT) is in use: choose another, or set FANZHA_NLU_PROCESS=off" >&2
+        exit 2
+    fi
+    nlu_url="http://127.0.0.1:$NLU_PORT"
+fi
 
 pids=()
 stop() {

@@ -3,6 +3,9 @@ action server and (on two cores or more) the understanding server, they answer o
 Ctrl-C stops everything it started."""
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import time
 import uuid
 
@@ -10,6 +13,7 @@ import pytest
 import requests
 
 from tests.assistant import Assistant, port_open
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +83,24 @@ def test_ctrl_c_stops_everything_it_started(assistant):
     assert not any(port_open(port) for port in ports)
 
 
-def test_an_unknown_nlu_process_setting_is_refused_before_anything_starts():
-    import os
-    import subprocess
 
-    from tests.conftest import ROOT
-
+def run_command_refuses(**settings: str) -> str:
+    """The run command with these settings stops at once with exit code 2; its message."""
     done = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "FANZHA_NLU_PROCESS": "yes", "FANZHA_API_TOKEN": "t"})
+                          env={**os.environ, "FANZHA_API_TOKEN": "t", **settings})
     assert done.returncode == 2
-    assert "FANZHA_NLU_PROCESS must be auto, on or off" in done.stderr
     assert "Starting fanzha" not in done.stdout
+    return done.stderr
+
+
+def test_an_unknown_nlu_process_setting_is_refused_before_anything_starts():
+    assert "FANZHA_NLU_PROCESS must be auto, on or off" in run_command_refuses(FANZHA_NLU_PROCESS="yes")
+
+
+def test_a_taken_understanding_server_port_is_refused_before_anything_starts():
+    with socket.socket() as taken:  # the Rasa server would send residents' messages to it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = run_command_refuses(FANZHA_NLU_PROCESS="on", FANZHA_NLU_PORT=str(port))
+    assert f"Port {port} (FANZHA_NLU_PORT) is in use" in message
