@@ -3,7 +3,8 @@ tracker store.
 
     .venv/bin/python bench/profile_turns.py [--turns 300]
 
-Starts the assistant with the run command, sends REST turns that run a custom action
+Starts the assistant with the run command (with its understanding server, which is not
+sampled: NLU then shows only when the Rasa server parses a message itself), sends REST turns that run a custom action
 (action_check_scam) while py-spy samples the Rasa server, then prints each stage's share of
 the server's busy time (a sample counts for a stage when the stage's function is on its stack)
 and the functions that were busiest on their own.
@@ -30,6 +31,7 @@ from tests.assistant import Assistant  # noqa: E402
 # Stage -> the Rasa function whose presence on the stack marks it.
 STAGES = {
     "NLU (parse the message)": "_parse_message_with_graph (rasa/core/processor.py",
+    "asking the understanding server (bot/nlu_offload.py)": "parse (bot/nlu_offload.py",
     "policies (predict each next action)": "_predict_next_with_tracker (rasa/core/processor.py",
     "  of which TensorFlow (DIET, ResponseSelector, TED)": "run_inference (rasa/utils/tensorflow/models.py",
     "action server call (waiting for it is not counted)": "_guarded_run (bot/action_guard.py",
