@@ -4,6 +4,8 @@ Delivery across two real replicas is tested in tests/test_scale_out.py; these ch
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import socketio
 
@@ -48,3 +50,30 @@ def test_the_channels_server_uses_the_shared_manager_only_when_set(monkeypatch):
     assert shared.sio.manager.server is shared.sio and not shared.sio.manager_initialized
     # The output channel the console's Desk sends through emits via that same server.
     assert shared.get_output_channel().sio is shared.sio
+
+
+async def test_a_socket_follows_only_the_session_it_asked_for_last():
+    """Asking again moves the socket: the rooms it left are gone, not kept until it closes."""
+    channel = SocketIOChannel(session_persistence=True)
+    channel.blueprint(ignore)
+    sio = channel.sio
+    confirmed: list[tuple[str, str]] = []
+
+    async def emit(event: str, data: Any = None, room: str | None = None, **_: Any) -> None:
+        confirmed.append((event, data))
+
+    sio.emit = emit  # no engine.io socket behind this sid: record what would be sent
+    sid = await sio.manager.connect("engine-io-sid", "/")
+    other = await sio.manager.connect("other-engine-io-sid", "/")
+    session_request = sio.handlers["/"]["session_request"]
+    await session_request(other, {"session_id": "shared-session"})
+
+    for n in range(200):
+        await session_request(sid, {"session_id": f"session-{n}"})
+    await session_request(sid, {"session_id": "session-199"})  # the same one again stays
+    await session_request(sid, {"session_id": "shared-session"})
+
+    assert sorted(sio.rooms(sid)) == sorted([sid, "shared-session"])
+    assert sorted(sio.rooms(other)) == sorted([other, "shared-session"])
+    assert set(sio.manager.rooms["/"]) == {None, sid, other, "shared-session"}
+    assert confirmed[-3:] == [("session_confirm", "session-199")] * 2 + [("session_confirm", "shared-session")]

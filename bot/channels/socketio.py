@@ -84,12 +84,18 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
         # Rasa 3.6 calls sio.enter_room() without await; python-socketio >= 5.10 made it a
         # coroutine, so with session_persistence the browser never joined its session's room
         # and never saw a reply (RasaHQ/rasa#13027). This handler replaces Rasa's.
+        # A socket follows one session: Rasa's handler left the socket in every session it had
+        # asked for, so a connection that asked again and again grew the server's rooms (about
+        # 1 KB each) until it closed, and got the replies of sessions it had left.
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
             session_id = data.get("session_id") if isinstance(data, dict) else None
             if sender_problem(session_id, "session_id"):
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
+                for room in sio.rooms(sid, namespace=self.namespace):
+                    if room not in (sid, session_id):
+                        await sio.leave_room(sid, room, namespace=self.namespace)
                 await sio.enter_room(sid, session_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
 
