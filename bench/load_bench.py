@@ -28,7 +28,9 @@ processes listening on the Rasa, action and NLU ports (``fuser PORT/tcp``; a pro
 running is left out), sampled every second;
 "growth" compares the mean of the first and the last minute of the measured window (a third of
 the window each when it is shorter than three minutes); their CPU use in the measured window, also
-sampled every second, is given as a share of one core (a process near 100% is the bottleneck). Residents are limited per sender
+sampled every second, is given as a share of one core (a process near 100% is the bottleneck), with the
+time the host gave to other guests of the virtual machine ("stolen"). A run of two ``--window``s
+or more (default 300 s) is also reported window by window: turns/s, p50, p95 and CPU shares. Residents are limited per sender
 (FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
 with the limit off. Prints a table; ``--json FILE`` saves the figures.
 """
@@ -203,17 +205,50 @@ def cpu_share(samples: list[tuple[float, float]], window_s: float) -> int | None
     return round(100 * (cpu1 - cpu0) / (t1 - t0))
 
 
+def stolen_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests so far, all cores ('steal' in /proc/stat):
+    on a shared virtual machine it tells a slow stretch of the host from a slower assistant."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
+
+
 async def sample_processes(pids: dict[str, int], begin: float, rss: dict[str, list[tuple[float, float]]],
                            cpu: dict[str, list[tuple[float, float]]]) -> None:
-    """Every second: each process's RSS (MB) and CPU time so far, by seconds into the measured window."""
+    """Every second: each process's RSS (MB) and CPU time so far, and the machine's stolen time
+    (as cpu[STOLEN]), by seconds into the measured window."""
     while True:
+        now = time.monotonic() - begin
         for name, pid in pids.items():
-            now = time.monotonic() - begin
             if (mb := rss_mb(pid)) is not None:
                 rss[name].append((now, mb))
             if (seconds := cpu_seconds(pid)) is not None:
                 cpu[name].append((now, seconds))
+        if (seconds := stolen_seconds()) is not None:
+            cpu.setdefault(STOLEN, []).append((now, seconds))
         await asyncio.sleep(1)
+
+
+STOLEN = "stolen by the host"
+
+
+def by_window(results: list[TurnResult], cpu: dict[str, list[tuple[float, float]]],
+              duration_s: float, window_s: float) -> list[dict[str, Any]]:
+    """The measured window cut into windows of window_s: turns/s, p95 and CPU shares in each, to
+    tell a cost that grows with the run from a run that is slower throughout. [] for one window."""
+    if window_s <= 0 or duration_s < 2 * window_s:
+        return []
+    rows = []
+    for n in range(math.ceil(duration_s / window_s)):
+        start, end = n * window_s, min((n + 1) * window_s, duration_s)
+        inside = [r for r in results if start <= r.started < end]
+        shifted = {name: [(t - start, c) for t, c in samples] for name, samples in cpu.items()}
+        rows.append({"from_s": start, "to_s": end, **summarize(inside, end - start),
+                     "cpu_percent_of_one_core": {name: cpu_share(samples, end - start)
+                                                 for name, samples in shifted.items()}})
+    return rows
 
 
 def reference_loop_s() -> float:
@@ -374,6 +409,8 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
         "memory": {name: memory_summary([s for s in samples if 0 <= s[0] <= args.duration], args.duration)
                    | {"cpu_percent_of_one_core": cpu_share(servers_cpu[name], args.duration)}
                    for name, samples in memory.items()},
+        "stolen_percent_of_one_core": cpu_share(servers_cpu.get(STOLEN, []), args.duration),
+        "windows": by_window(measured, servers_cpu, args.duration, args.window),
         "load_generator_cpu_s": round(cpu, 1),
     }
 
@@ -402,6 +439,18 @@ def print_table(figures: dict[str, Any]) -> None:
                   f"CPU {m['cpu_percent_of_one_core']}% of one core")
     if not figures["memory"]:
         print("memory: not measured (no process found on the server's ports on this machine)")
+    if figures["stolen_percent_of_one_core"] is not None:
+        print(f"CPU time stolen by the host (other guests of a virtual machine): "
+              f"{figures['stolen_percent_of_one_core']}% of one core")
+    if figures["windows"]:
+        names = list(figures["windows"][0]["cpu_percent_of_one_core"])
+        print(f"\n{'window':<14}{'turns/s':>8}{'errors':>8}{'p50 ms':>8}{'p95 ms':>8}  CPU % of one core: "
+              + ", ".join(names))
+        for w in figures["windows"]:
+            cells = "".join(f"{w[k]:>8.0f}" if w[k] is not None else f"{'-':>8}" for k in ("p50_ms", "p95_ms"))
+            shares = ", ".join("-" if (v := w["cpu_percent_of_one_core"][name]) is None else str(v) for name in names)
+            span = f"{w['from_s']:.0f}–{w['to_s']:.0f} s"
+            print(f"{span:<14}{w['turns_per_s']:>8.1f}{w['errors']:>8}{cells}  {shares}")
 
 
 def local_pids(ports: dict[str, int]) -> dict[str, int]:
@@ -422,6 +471,8 @@ def main() -> int:
     parser.add_argument("--token", help="with --url: its FANZHA_API_TOKEN")
     parser.add_argument("--actions-port", type=int, default=5055, help="with --url: the action server's port")
     parser.add_argument("--nlu-port", type=int, default=5006, help="with --url: the understanding server's port")
+    parser.add_argument("--window", type=float, default=300,
+                        help="also report each window of this many seconds (when the run has two or more)")
     parser.add_argument("--json", type=Path, help="save the figures here")
     args = parser.parse_args()
     load_conversations(args.conversations)  # a malformed file stops the bench before anything starts
