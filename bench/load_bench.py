@@ -30,7 +30,8 @@ running is left out), sampled every second;
 the window each when it is shorter than three minutes); their CPU use in the measured window, also
 sampled every second, is given as a share of one core (a process near 100% is the bottleneck), with the
 time the host gave to other guests of the virtual machine ("stolen"). A run of two ``--window``s
-or more (default 300 s) is also reported window by window: turns/s, p50, p95 and CPU shares. Residents are limited per sender
+or more (default 300 s) is also reported window by window: turns/s, p50, p95, CPU shares and
+the RSS at each window's end. Residents are limited per sender
 (FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
 with the limit off. Prints a table; ``--json FILE`` saves the figures.
 """
@@ -235,9 +236,10 @@ STOLEN = "stolen by the host"
 
 
 def by_window(results: list[TurnResult], cpu: dict[str, list[tuple[float, float]]],
-              duration_s: float, window_s: float) -> list[dict[str, Any]]:
-    """The measured window cut into windows of window_s: turns/s, p95 and CPU shares in each, to
-    tell a cost that grows with the run from a run that is slower throughout. [] for one window."""
+              rss: dict[str, list[tuple[float, float]]], duration_s: float, window_s: float) -> list[dict[str, Any]]:
+    """The measured window cut into windows of window_s: turns/s, p95, CPU shares and each
+    process's RSS at the window's end (mean of its last minute), to tell a cost or a memory that
+    grows with the run from a run that is slower throughout. [] for one window."""
     if window_s <= 0 or duration_s < 2 * window_s:
         return []
     rows = []
@@ -247,7 +249,10 @@ def by_window(results: list[TurnResult], cpu: dict[str, list[tuple[float, float]
         shifted = {name: [(t - start, c) for t, c in samples] for name, samples in cpu.items()}
         rows.append({"from_s": start, "to_s": end, **summarize(inside, end - start),
                      "cpu_percent_of_one_core": {name: cpu_share(samples, end - start)
-                                                 for name, samples in shifted.items()}})
+                                                 for name, samples in shifted.items()},
+                     "rss_mb_at_end": {name: memory_summary([(t - start, mb) for t, mb in samples
+                                                             if start <= t <= end], end - start).get("end_mb")
+                                       for name, samples in rss.items()}})
     return rows
 
 
@@ -410,7 +415,7 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
                    | {"cpu_percent_of_one_core": cpu_share(servers_cpu[name], args.duration)}
                    for name, samples in memory.items()},
         "stolen_percent_of_one_core": cpu_share(servers_cpu.get(STOLEN, []), args.duration),
-        "windows": by_window(measured, servers_cpu, args.duration, args.window),
+        "windows": by_window(measured, servers_cpu, memory, args.duration, args.window),
         "load_generator_cpu_s": round(cpu, 1),
     }
 
@@ -445,12 +450,13 @@ def print_table(figures: dict[str, Any]) -> None:
     if figures["windows"]:
         names = list(figures["windows"][0]["cpu_percent_of_one_core"])
         print(f"\n{'window':<14}{'turns/s':>8}{'errors':>8}{'p50 ms':>8}{'p95 ms':>8}  CPU % of one core: "
-              + ", ".join(names))
+              + ", ".join(names) + "; RSS MB at the end: " + ", ".join(figures["windows"][0]["rss_mb_at_end"]))
         for w in figures["windows"]:
             cells = "".join(f"{w[k]:>8.0f}" if w[k] is not None else f"{'-':>8}" for k in ("p50_ms", "p95_ms"))
             shares = ", ".join("-" if (v := w["cpu_percent_of_one_core"][name]) is None else str(v) for name in names)
             span = f"{w['from_s']:.0f}–{w['to_s']:.0f} s"
-            print(f"{span:<14}{w['turns_per_s']:>8.1f}{w['errors']:>8}{cells}  {shares}")
+            memory = ", ".join("-" if mb is None else f"{mb:.1f}" for mb in w["rss_mb_at_end"].values())
+            print(f"{span:<14}{w['turns_per_s']:>8.1f}{w['errors']:>8}{cells}  {shares}; {memory}")
 
 
 def local_pids(ports: dict[str, int]) -> dict[str, int]:

@@ -98,15 +98,17 @@ def test_a_long_run_is_also_reported_window_by_window():
     results = [TurnResult("rest", t / 10, 20.0 if t < 3000 else 200.0, 0) for t in range(6000)]
     results[4000].error = "timeout"
     cpu = {"Rasa server": [(float(t), 0.4 * t if t <= 300 else 120 + 0.8 * (t - 300)) for t in range(-5, 601)]}
-    first, second = by_window(results, cpu, duration_s=600, window_s=300)
+    rss = {"Rasa server": [(float(t), 700.0 if t < 240 else 710.0 if t < 540 else 712.0) for t in range(601)]}
+    first, second = by_window(results, cpu, rss, duration_s=600, window_s=300)
     assert (first["from_s"], first["to_s"], second["from_s"], second["to_s"]) == (0, 300, 300, 600)
     assert (first["turns"], first["errors"], first["p95_ms"], first["turns_per_s"]) == (3000, 0, 20, 10)
     assert (second["turns"], second["errors"], second["p95_ms"]) == (3000, 1, 200)
     assert first["cpu_percent_of_one_core"] == {"Rasa server": 40}
     assert second["cpu_percent_of_one_core"] == {"Rasa server": 80}
+    assert first["rss_mb_at_end"] == {"Rasa server": 710.0} and second["rss_mb_at_end"] == {"Rasa server": 712.0}
     # A last, shorter window counts its own length; a run shorter than two windows has none.
-    assert [w["to_s"] for w in by_window(results, cpu, duration_s=600, window_s=250)] == [250, 500, 600]
-    assert by_window(results, cpu, duration_s=500, window_s=300) == []
+    assert [w["to_s"] for w in by_window(results, cpu, rss, duration_s=600, window_s=250)] == [250, 500, 600]
+    assert by_window(results, cpu, rss, duration_s=500, window_s=300) == []
 
 
 def test_turn_errors():
