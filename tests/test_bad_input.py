@@ -200,6 +200,7 @@ async def test_socketio_malformed_messages_are_dropped_and_the_chat_goes_on(assi
         for bad in (None, 5, "", "x\x00", "y" * 10_000, ["list"]):
             fresh = await widget.session(bad)
             assert re.fullmatch(r"[0-9a-f]{32}", fresh), fresh
+        assert await widget.session(session) == session  # back to the first one: a socket follows one session
         before = stored_rows(assistant)
         widget.replies.clear()
         for name, data in wrong_shapes("session_id", session).items():
