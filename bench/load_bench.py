@@ -28,8 +28,7 @@ processes listening on the Rasa, action and NLU ports (``fuser PORT/tcp``; a pro
 running is left out), sampled every second;
 "growth" compares the mean of the first and the last minute of the measured window (a third of
 the window each when it is shorter than three minutes); their CPU use in the measured window, also
-sampled every second, is given as a share of one core (a process near 100% is the bottleneck), with the
-time the host gave to other guests of the virtual machine ("stolen"). A run of two ``--window``s
+sampled every second, is given as a share of one core (a process near 100% is the bottleneck). A run of two ``--window``s
 or more (default 300 s) is also reported window by window: turns/s, p50, p95, CPU shares and
 the RSS at each window's end. Residents are limited per sender
 (FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
@@ -206,20 +205,9 @@ def cpu_share(samples: list[tuple[float, float]], window_s: float) -> int | None
     return round(100 * (cpu1 - cpu0) / (t1 - t0))
 
 
-def stolen_seconds() -> float | None:
-    """CPU time the hypervisor gave to other guests so far, all cores ('steal' in /proc/stat):
-    on a shared virtual machine it tells a slow stretch of the host from a slower assistant."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
-
-
 async def sample_processes(pids: dict[str, int], begin: float, rss: dict[str, list[tuple[float, float]]],
                            cpu: dict[str, list[tuple[float, float]]]) -> None:
-    """Every second: each process's RSS (MB) and CPU time so far, and the machine's stolen time
-    (as cpu[STOLEN]), by seconds into the measured window."""
+    """Every second: each process's RSS (MB) and CPU time so far, by seconds into the measured window."""
     while True:
         now = time.monotonic() - begin
         for name, pid in pids.items():
@@ -227,12 +215,7 @@ async def sample_processes(pids: dict[str, int], begin: float, rss: dict[str, li
                 rss[name].append((now, mb))
             if (seconds := cpu_seconds(pid)) is not None:
                 cpu[name].append((now, seconds))
-        if (seconds := stolen_seconds()) is not None:
-            cpu.setdefault(STOLEN, []).append((now, seconds))
         await asyncio.sleep(1)
-
-
-STOLEN = "stolen by the host"
 
 
 def by_window(results: list[TurnResult], cpu: dict[str, list[tuple[float, float]]],
@@ -414,7 +397,6 @@ async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int])
         "memory": {name: memory_summary([s for s in samples if 0 <= s[0] <= args.duration], args.duration)
                    | {"cpu_percent_of_one_core": cpu_share(servers_cpu[name], args.duration)}
                    for name, samples in memory.items()},
-        "stolen_percent_of_one_core": cpu_share(servers_cpu.get(STOLEN, []), args.duration),
         "windows": by_window(measured, servers_cpu, memory, args.duration, args.window),
         "load_generator_cpu_s": round(cpu, 1),
     }
@@ -444,9 +426,6 @@ def print_table(figures: dict[str, Any]) -> None:
                   f"CPU {m['cpu_percent_of_one_core']}% of one core")
     if not figures["memory"]:
         print("memory: not measured (no process found on the server's ports on this machine)")
-    if figures["stolen_percent_of_one_core"] is not None:
-        print(f"CPU time stolen by the host (other guests of a virtual machine): "
-              f"{figures['stolen_percent_of_one_core']}% of one core")
     if figures["windows"]:
         names = list(figures["windows"][0]["cpu_percent_of_one_core"])
         print(f"\n{'window':<14}{'turns/s':>8}{'errors':>8}{'p50 ms':>8}{'p95 ms':>8}  CPU % of one core: "

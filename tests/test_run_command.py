@@ -83,7 +83,6 @@ def test_ctrl_c_stops_everything_it_started(assistant):
     assert not any(port_open(port) for port in ports)
 
 
-
 def run_command_refuses(**settings: str) -> str:
     """The run command with these settings stops at once with exit code 2; its message."""
     done = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
