@@ -17,7 +17,9 @@ MAX_CASE_CHARS = 4000
 ANSWERS = {"affirm", "deny", "dont_know"}
 # Intents that add to the case being checked instead of starting a new one.
 ADDS_TO_CASE = {"inform", "check_situation"}
-RISK_MARKS = {"high": "🔴", "medium": "🟠", "low": "🟡", "none": "🟢"}
+# The level in words: an emoji mark showed as an empty box on phones without a colour-emoji font.
+# The web widget colours the bubble from the words after "风险等级：" (bot/web/static/chat.js).
+RISK_WORDS = {"high": "高风险", "medium": "中风险", "low": "低风险"}
 
 
 class ActionCheckScam(Action):
@@ -67,6 +69,8 @@ class ActionCheckScam(Action):
             dispatcher.utter_message(text="我这里查不到某个号码、链接或账号的记录，只能根据您说的情况判断。")
             dispatcher.utter_message(text=contact_line("antifraud_app", tracker))
         dispatcher.utter_message(text=describe(verdict, voice=on_voice(tracker), tracker=tracker))
+        if verdict.advert:
+            dispatcher.utter_message(response="utter_looks_like_advert")
         return [
             SlotSet("case_text", case_text),
             SlotSet("check_pending", False),
@@ -79,38 +83,47 @@ class ActionCheckScam(Action):
 
 
 def describe(verdict: Verdict, voice: bool, tracker: Tracker) -> str:
-    """The verdict in plain words: type, risk colour, red flags in the user's words, what to do."""
+    """The verdict in plain words: risk level, type, red flags in the user's words (the most
+    dangerous first), what to do."""
     kb = knowledge()
     scam = kb.scam_types.get(verdict.scam_type or "")
     if verdict.risk == "none":
-        lines = ["我没有发现明显的诈骗特征。"]
+        lines = [f"风险等级：{verdict.risk_colour}。我没有发现明显的诈骗特征。"]
         if not voice:
             lines.append("不过，只要有人让您转账、给验证码、点链接或者共享屏幕，就先停下来核实。")
         lines.append(contact_line("antifraud_96110", tracker))
         return "\n".join(lines)
 
-    colour = f"{verdict.risk_colour}（{'高' if verdict.risk == 'high' else '中' if verdict.risk == 'medium' else '低'}风险）"
+    colour = f"{verdict.risk_colour}（{RISK_WORDS[verdict.risk]}）"
     if scam:
-        head = f"风险等级：{colour}。这很像「{scam.name}」诈骗。"
+        lines = [f"风险等级：{colour}。这很像「{scam.name}」诈骗。"]
     else:
-        head = f"风险等级：{colour}。有可疑的地方，请小心。"
-    lines = [head if voice else f"{RISK_MARKS[verdict.risk]} {head}"]
+        lines = [f"风险等级：{colour}。有可疑的地方，请小心。"]
 
     seen: set[str] = set()
     flags = [h for h in verdict.red_flags if not (h.flag in seen or seen.add(h.flag))]
+    flags.sort(key=lambda h: h.severity != "critical")  # screen sharing, a safe account … first
     if flags:
         if voice:
             lines.append("可疑的地方有：" + "，".join(f"{h.text}" for h in flags[:3]) + "。")
         else:
             lines.append("我注意到这些可疑的地方：")
-            lines.extend(f"· 「{h.text}」：{h.label}" for h in flags[:6])
+            lines.extend(f"· 「{h.text}」：{h.label}" + ("（最危险）" if h.severity == "critical" else "")
+                         for h in flags[:6])
     if scam:
         lines.append(scam.official_line)
-        steps = scam.advice_not_paid[:2] if voice else scam.advice_not_paid
+        steps = [s for s in scam.advice_not_paid if not same_point(s, scam.official_line)]
         lines.append("现在请这样做：")
-        lines.append(numbered(steps))
+        lines.append(numbered(steps[:2] if voice else steps))
     lines.append(contact_line("police_110", tracker))
     return "\n".join(lines)
+
+
+def same_point(a: str, b: str) -> bool:
+    """Two sentences that make the same point: the shorter shares 40% of its character
+    trigrams with the other (an advice step that restates the official line, in other words)."""
+    grams_a, grams_b = ({t[i : i + 3] for i in range(len(t) - 2)} for t in (a, b))
+    return bool(grams_a and grams_b) and len(grams_a & grams_b) / min(len(grams_a), len(grams_b)) >= 0.4
 
 
 # Build the checker when the action server loads this module, not on a resident's first message.

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 
 DEV_DIR = Path(__file__).resolve().parent / "checker_dev"
+# Real chat lines and adverts for false alarms; evaluation only, read where it lies.
+MSGLOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "msglog" / "messages.jsonl"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,19 @@ def load_dev_set(directory: Path = DEV_DIR) -> list[Labelled]:
         for row in yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]:
             items.append(Labelled(str(row["text"]), str(row["label"]), str(row["kind"])))
     return items
+
+
+def load_msglog(path: Path = MSGLOG) -> list[Labelled]:
+    """msglog lines as (text, source "chat" or "advert", id)."""
+    import json
+
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                row = json.loads(line)
+                rows.append(Labelled(str(row["text"]), str(row["source"]), str(row["id"])))
+    return rows
 
 
 def _shingles(text: str, n: int = 3) -> set[str]:

@@ -1,13 +1,14 @@
 """Check a described situation or a pasted message against the known scam types.
 
-Two kinds of evidence feed one decision: the classifier's probabilities and what the rules
-find (red flags, and calm signs such as "都是诈骗" or "请勿泄露验证码"). Each type's score is its
-classifier log-probability plus the strength of its own red flags and of the shared
-techniques typical of it; the ``ordinary`` score loses what all red flags together say and
-gains what the calm signs say. A softmax over those scores gives the reported probabilities.
-A critical technique (safe account, screen sharing …) makes the risk high unless the text
-itself rebuts it. The weights below were chosen by ``bench/tune_checker.py`` on
-cross-validated training examples, never on the evaluation set.
+Two kinds of evidence feed one decision: the classifier (a scam-or-not model and a type model)
+and what the rules find (red flags, and calm signs such as "都是诈骗" or "请勿泄露验证码").
+Whether it is a scam: the scam-or-not model's log-odds, plus what all red flags together say,
+minus what the calm signs say, plus a prior. Which type: the type model's log-probability of
+each scam type plus the strength of its own red flags and of the shared techniques typical of
+it. A high risk needs a strong red flag, not a probability alone; a critical technique (safe
+account, screen sharing …) makes the risk high unless the text itself rebuts it. The weights
+below were chosen by ``bench/tune_checker.py`` on the style hold-out of the training
+examples, never on the evaluation set or on real messages.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
 from .classifier import TypeClassifier
-from .loader import ORDINARY, FollowUp, Knowledge, default_knowledge
+from .loader import ADVERT, FollowUp, Knowledge, default_knowledge
 from .amounts import parse_amount
 from .nlp import CALM_HITS, FLAG_HITS, EntityHit, FlagHit, Lexicon, build_pipeline, load_lexicon
 from .text import valid_text
@@ -27,11 +28,12 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
-    own_flags: float = 0.5  # how far a type's own red flags move its score
-    shared_flags: float = 0.25  # shared techniques typical of the type
-    against_ordinary: float = 2.0  # how far any red flag moves the ordinary score down
-    ordinary_prior: float = 0.0  # log-odds added to ordinary (most texts people check are not scams)
-    calm: float = 4.5  # how far calm signs (a warning, a plain notice) move the ordinary score up
+    own_flags: float = 1.0  # how far a type's own red flags move its type score
+    shared_flags: float = 0.5  # shared techniques typical of the type
+    flags: float = 2.0  # how far red flags (all together) move the scam log-odds
+    prior: float = -1.0  # log-odds added to "scam": a text with no evidence is not a scam
+    calm: float = 4.5  # how far calm signs (a warning, a plain notice) move the scam log-odds down
+    strong: float = 0.6  # a red flag at least this strong is needed for a high risk
     high: float = 0.9  # probability of a scam from which the risk is high …
     medium: float = 0.7  # … medium
     low: float = 0.35  # … low
@@ -48,6 +50,7 @@ class Verdict:
     red_flags: tuple[FlagHit, ...]
     entities: tuple[EntityHit, ...]
     follow_up: tuple[FollowUp, ...] = field(default=())
+    advert: bool = False  # reads as ordinary marketing: not fraud, but its links and numbers are not vouched for
 
     @property
     def risk_colour(self) -> str:
@@ -94,16 +97,16 @@ class Checker:
         # Lone surrogates (JSON "\ud800", undecodable bytes) would stop the tokenizer.
         texts = [valid_text(t) if isinstance(t, str) else "" for t in texts]
         confirmed = confirmed or [()] * len(texts)
-        probabilities = self.classifier.predict_proba(texts)
+        probabilities, scam_log_odds = self.classifier.scores(texts)
         docs = self.nlp.pipe(texts)
         return [
-            self._decide(doc, row, set(extra))
-            for doc, row, extra in zip(docs, probabilities, confirmed)
+            self._decide(doc, row, float(odds), set(extra))
+            for doc, row, odds, extra in zip(docs, probabilities, scam_log_odds, confirmed)
         ]
 
     # --- the decision -------------------------------------------------------------------
 
-    def _decide(self, doc: Any, classifier_row: Sequence[float], confirmed: set[str]) -> Verdict:
+    def _decide(self, doc: Any, classifier_row: Sequence[float], scam_log_odds: float, confirmed: set[str]) -> Verdict:
         w = self.weights
         hits = doc.user_data.get(FLAG_HITS)
         if hits is None:
@@ -129,25 +132,22 @@ class Checker:
                 else:
                     shared[flag_id] = flag.weight
 
+        every_flag = list(shared.values()) + [v for flags in own.values() for v in flags.values()]
+        log_odds = scam_log_odds + w.prior + w.flags * noisy_or(every_flag) - w.calm * calm
+        p_scam = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
         scores: dict[str, float] = {}
-        for label, p in zip(self.classifier.classes, classifier_row):
-            score = math.log(max(float(p), 1e-6))
-            if label == ORDINARY:
-                every_flag = list(shared.values()) + [v for flags in own.values() for v in flags.values()]
-                score += w.ordinary_prior + w.calm * calm - w.against_ordinary * noisy_or(every_flag)
-            else:
-                typical = self.knowledge.scam_types[label].shared_flags
-                score += w.own_flags * noisy_or(own.get(label, {}).values())
-                score += w.shared_flags * noisy_or(v for k, v in shared.items() if k in typical)
+        by_label = dict(zip(self.classifier.classes, classifier_row))
+        for label, scam_type in self.knowledge.scam_types.items():
+            score = math.log(max(float(by_label.get(label, 0.0)), 1e-6))
+            score += w.own_flags * noisy_or(own.get(label, {}).values())
+            score += w.shared_flags * noisy_or(v for k, v in shared.items() if k in scam_type.shared_flags)
             scores[label] = score
-        posterior = _softmax(scores)
-        p_scam = 1.0 - posterior.get(ORDINARY, 0.0)
-        ranked = sorted(
-            ((code, p) for code, p in posterior.items() if code != ORDINARY), key=lambda kv: -kv[1]
-        )
+        ranked = sorted(((code, p_scam * p) for code, p in _softmax(scores).items()), key=lambda kv: -kv[1])
+        looks_like = max(by_label, key=by_label.__getitem__)
         critical = any(h.severity == "critical" and h.scam_type is None for h in hits)
         rebutted = any(self.knowledge.calm_signs[h.flag].rebuts for h in calm_hits)
-        risk = self._risk(p_scam, bool(hits), critical, rebutted)
+        strong = any(v >= w.strong for v in every_flag)
+        risk = self._risk(p_scam, strong, critical, rebutted)
         top_code, top_p = ranked[0]
         scam_type = top_code if risk in ("high", "medium") else None
         follow_up: tuple[FollowUp, ...] = ()
@@ -166,14 +166,15 @@ class Checker:
             red_flags=tuple(hits),
             entities=tuple(_entities(doc)),
             follow_up=follow_up,
+            advert=risk in ("none", "low") and looks_like == ADVERT,
         )
 
-    def _risk(self, p_scam: float, any_flag: bool, critical: bool, rebutted: bool) -> str:
+    def _risk(self, p_scam: float, strong_flag: bool, critical: bool, rebutted: bool) -> str:
         w = self.weights
         # A critical technique (safe account, screen sharing …) makes the risk high on its
         # own, unless the text itself rebuts it ("都是诈骗", "不要共享屏幕"): then it is a
         # warning, and the probabilities decide.
-        if (p_scam >= w.high and any_flag) or (critical and (p_scam >= w.medium or not rebutted)):
+        if (p_scam >= w.high and strong_flag) or (critical and (p_scam >= w.medium or not rebutted)):
             return "high"
         if p_scam >= w.medium:
             return "medium"

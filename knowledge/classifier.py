@@ -1,14 +1,17 @@
-"""The statistical part of the checker: character n-gram TF-IDF and a linear model.
+"""The statistical part of the checker: TF-IDF over character and word n-grams, two linear models.
 
 Trained from ``examples/*.yml``, so that what a reviewer adds to those files is what the
-checker learns. Training (scikit-learn's SGDClassifier) takes a few seconds, so the fitted
-numbers (vocabulary, idf weights, coefficients) are kept in an on-disk cache under ``data/``
-whose key is a hash of the examples and of every setting below: any change to the examples,
-the settings, scikit-learn or numpy makes a new file. The cache holds plain arrays read with
-``allow_pickle=False``; a missing, unreadable or inconsistent file is simply retrained, and a
-read-only disk only costs the training time. With a warm cache, scikit-learn is not even
-imported: the features are computed here with numpy and scipy. The model family and its
-settings were chosen by cross-validation on the training examples (bench/tune_checker.py).
+checker learns. Two models share the features: one names the type (every scam type code,
+``ordinary`` and ``advert``), the other answers only "scam or not" with logistic loss, so that
+a text with no evidence either way is not called a scam just because there are fifteen scam
+types and two others. Texts are normalised first (``normalise.py``: traditional characters,
+spacing, homophones) and numbers, links and phone numbers become placeholders, so a masked
+"1xx****5678" and a real number look alike. Training (scikit-learn's SGDClassifier) takes a
+few seconds, so the fitted numbers (vocabulary, idf weights, coefficients) are kept in an
+on-disk cache under ``data/`` whose key is a hash of the examples and of every setting below;
+the cache holds plain arrays read with ``allow_pickle=False``; a missing, unreadable or
+inconsistent file is simply retrained. With a warm cache, scikit-learn is not imported. The
+settings were chosen on the style hold-out (bench/checker_bench.py, bench/tune_checker.py).
 """
 from __future__ import annotations
 
@@ -19,55 +22,103 @@ import os
 import re
 import tempfile
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from scipy import sparse
 
-from .loader import KNOWLEDGE_DIR, Example
+from .loader import KNOWLEDGE_DIR, NOT_SCAM, Example
+from .nlp import PHONE, URL
+from .normalise import default_normaliser
 
 # FANZHA_CHECKER_CACHE points the cache elsewhere (for example a fresh folder, to time a cold start).
 CACHE_DIR = Path(os.environ.get("FANZHA_CHECKER_CACHE") or KNOWLEDGE_DIR.parent / "data" / "checker_cache")
-_CACHE_FORMAT = 2  # bump when the cached arrays change meaning
+_CACHE_FORMAT = 3  # bump when the cached arrays change meaning
 _CACHE_KEEP = 4  # newest files kept: other example sets in use (tests, a second checkout) do not evict each other
 
+_IP_HOST = re.compile(r"^(?:https?://)?\d{1,3}(?:\.\d{1,3}){3}")
+_TLD = re.compile(r"\.([a-z]{2,6})(?=[/:?#]|$)")
+# Digits, and digits a resident masked ("138****5678", "xxx元"): one placeholder per run.
+_NUMBER = re.compile(r"(?<![a-wyz])(?:\d(?:[\d*x.,:]*[\d*x])?|[*x]{2,}[\d*x]*)(?![a-wyz])")
+# What a resident writes in place of a link they removed.
+_LINK_PLACEHOLDER = re.compile(r"[\[【(（]\s*(?:链接|网址|url|link)\s*[\]】)）]")
 
-class CharNgrams:
-    """Character n-gram TF-IDF features: lower-cased text, runs of whitespace folded to one
-    space, 1–3-grams, sublinear term frequency (1 + ln tf), smoothed idf
-    (ln((1 + n) / (1 + df)) + 1), rows scaled to unit length. This is what scikit-learn's
-    ``TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)`` computes
+
+def _link(match: re.Match[str]) -> str:
+    url = match.group(0).lower()
+    if _IP_HOST.match(url):
+        return " 网址ip "
+    host = url.split("//", 1)[-1].split("/", 1)[0]
+    tld = _TLD.search(host)
+    return f" 网址{tld.group(1) if tld else ''} "
+
+
+def feature_text(text: str) -> str:
+    """The text as the models see it: normalised, with placeholders for links, phones, numbers."""
+    text = default_normaliser().text(text)
+    text = URL.sub(_link, _LINK_PLACEHOLDER.sub(" 网址 ", text))
+    text = PHONE.sub(" 电话 ", text)
+    return _NUMBER.sub("0", text)
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:
+    """jieba with its own dictionary (a private Tokenizer: jieba's global state stays untouched)."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    segmenter = jieba.Tokenizer()
+    segmenter.initialize()
+    return segmenter
+
+
+class Ngrams:
+    """TF-IDF features: character 1–2-grams of the feature text, and (``words``) jieba word
+    unigrams and bigrams marked with a leading "\x01"; sublinear term frequency (1 + ln tf),
+    smoothed idf (ln((1 + n) / (1 + df)) + 1), rows scaled to unit length. That is what
+    scikit-learn's ``TfidfVectorizer(analyzer=Ngrams(...).terms, sublinear_tf=True)`` computes
     (tests/test_checker.py compares the two), without importing scikit-learn at start-up.
     """
 
-    NGRAMS = (1, 3)
-    _WHITESPACE = re.compile(r"\s\s+")
+    CHARS = (1, 2)
+    _WHITESPACE = re.compile(r"\s+")
 
-    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray) -> None:
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, words: bool) -> None:
         self.vocabulary = vocabulary
         self.idf = idf
+        self.words = words
 
     @classmethod
-    def fit(cls, texts: Sequence[str]) -> tuple["CharNgrams", sparse.csr_matrix]:
+    def fit(cls, texts: Sequence[str], words: bool) -> tuple["Ngrams", sparse.csr_matrix]:
         """Learn the vocabulary (sorted, as scikit-learn orders it) and the idf weights."""
-        counts = [Counter(cls.ngrams(t)) for t in texts]
+        counts = [Counter(cls.terms_of(t, words)) for t in texts]
         df: Counter[str] = Counter()
         for doc in counts:
             df.update(doc.keys())
         terms = sorted(df)
         idf = np.log((1 + len(texts)) / (1 + np.array([df[t] for t in terms], dtype=float))) + 1
-        features = cls({t: i for i, t in enumerate(terms)}, idf)
+        features = cls({t: i for i, t in enumerate(terms)}, idf, words)
         return features, features._matrix(counts)
 
+    def terms(self, text: str) -> list[str]:
+        return self.terms_of(text, self.words)
+
     @classmethod
-    def ngrams(cls, text: str) -> list[str]:
-        text = cls._WHITESPACE.sub(" ", text.lower())
-        low, high = cls.NGRAMS
-        return [text[i : i + n] for n in range(low, min(high, len(text)) + 1) for i in range(len(text) - n + 1)]
+    def terms_of(cls, text: str, words: bool) -> list[str]:
+        text = feature_text(text)
+        chars = cls._WHITESPACE.sub(" ", text)
+        low, high = cls.CHARS
+        found = [chars[i : i + n] for n in range(low, min(high, len(chars)) + 1) for i in range(len(chars) - n + 1)]
+        if words:
+            tokens = [w for w in _segmenter().cut(text, HMM=False) if w.strip()]
+            found += ["\x01" + w for w in tokens]
+            found += ["\x01" + a + " " + b for a, b in zip(tokens, tokens[1:])]
+        return found
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self._matrix([Counter(self.ngrams(t)) for t in texts])
+        return self._matrix([Counter(self.terms(t)) for t in texts])
 
     def _matrix(self, counts: list[Counter[str]]) -> sparse.csr_matrix:
         vocabulary = self.vocabulary
@@ -88,9 +139,11 @@ class CharNgrams:
 
 
 class TypeClassifier:
-    """Predicts a probability for each scam type code and for ``ordinary``."""
+    """Probabilities for each label (scam type codes, ``ordinary``, ``advert``) and for "scam"."""
 
-    DEFAULT_ALPHA = 3e-5  # L2 strength, chosen by cross-validation (bench/tune_checker.py)
+    DEFAULT_ALPHA = 3e-5  # L2 strength of the type model (bench/tune_checker.py)
+    SCAM_ALPHA = 3e-5  # L2 strength of the scam-or-not model
+    WORDS = True  # jieba word n-grams beside the character n-grams (better on the style hold-out)
     # Logistic loss gives probabilities; a fixed seed keeps the checker reproducible.
     MODEL = {"loss": "log_loss", "max_iter": 20, "tol": None, "random_state": 0}
 
@@ -99,24 +152,26 @@ class TypeClassifier:
 
         if not examples:
             raise ValueError("the classifier needs labelled examples")
-        # Characters carry most of the signal in Chinese: 1-3 grams catch 刷单, 安全账户, 解冻费.
-        self.features, matrix = CharNgrams.fit([e.text for e in examples])
-        model = SGDClassifier(alpha=alpha, **self.MODEL)
-        model.fit(matrix, [e.label for e in examples])
+        self.features, matrix = Ngrams.fit([e.text for e in examples], self.WORDS)
+        labels = [e.label for e in examples]
+        model = SGDClassifier(alpha=alpha, **self.MODEL).fit(matrix, labels)
+        scam = SGDClassifier(alpha=self.SCAM_ALPHA, **self.MODEL).fit(matrix, [label not in NOT_SCAM for label in labels])
         self.classes: list[str] = list(model.classes_)
-        self._set_weights(model.coef_, model.intercept_)
+        self._set_weights(np.vstack([model.coef_, scam.coef_]), np.concatenate([model.intercept_, scam.intercept_]))
 
     def _set_weights(self, coef: np.ndarray, intercept: np.ndarray) -> None:
-        self.coef = coef  # (classes, features)
+        self.coef = coef  # (classes + 1, features): the last row is the scam-or-not model
         self.intercept = intercept
         self._coef_t = np.ascontiguousarray(coef.T)  # sparse @ dense wants it contiguous
 
+    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(label probabilities, one row per text, one column per class; log-odds of "scam")."""
+        raw = np.asarray(self.features.transform(texts) @ self._coef_t) + self.intercept
+        probabilities = 1.0 / (1.0 + np.exp(-raw[:, :-1]))  # one-vs-rest, normalised as scikit-learn does
+        return probabilities / probabilities.sum(axis=1, keepdims=True), raw[:, -1]
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """One row per text, one column per class; the one-vs-rest logistic scores of each
-        class, normalised to sum to one (as scikit-learn does for this model)."""
-        scores = np.asarray(self.features.transform(texts) @ self._coef_t) + self.intercept
-        probabilities = 1.0 / (1.0 + np.exp(-scores))
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        return self.scores(texts)[0]
 
     # --- the on-disk cache ----------------------------------------------------------------
 
@@ -151,10 +206,10 @@ class TypeClassifier:
         except (OSError, KeyError, ValueError, EOFError, TypeError):  # missing, truncated, not an npz
             return None
         if not (isinstance(terms, list) and len(terms) == len(set(terms)) == idf.shape[0] == coef.shape[1]
-                and coef.shape[0] == intercept.shape[0] == len(classes)):
+                and coef.shape[0] == intercept.shape[0] == len(classes) + 1):
             return None
         self = cls.__new__(cls)
-        self.features = CharNgrams({t: i for i, t in enumerate(terms)}, idf)
+        self.features = Ngrams({t: i for i, t in enumerate(terms)}, idf, cls.WORDS)
         self.classes = classes
         self._set_weights(coef, intercept)
         return self
@@ -197,10 +252,15 @@ def cache_key(examples: Sequence[Example], alpha: float) -> str:
     recipe: dict[str, Any] = {
         "format": _CACHE_FORMAT,
         "alpha": alpha,
-        "ngrams": CharNgrams.NGRAMS,
+        "chars": Ngrams.CHARS,
+        "words": TypeClassifier.WORDS,
+        "scam_alpha": TypeClassifier.SCAM_ALPHA,
         "model": TypeClassifier.MODEL,
+        "normalise": hashlib.sha256((KNOWLEDGE_DIR / "spelling.yml").read_bytes()).hexdigest(),
         "sklearn": version("scikit-learn"),
         "numpy": np.__version__,
+        "jieba": version("jieba"),
+        "opencc": version("opencc"),
         "examples": [[e.label, e.text] for e in examples],
     }
     return hashlib.sha256(json.dumps(recipe, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()

@@ -17,8 +17,12 @@ import yaml
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SEVERITIES = ("critical", "major", "minor")
-EXAMPLE_KINDS = ("narrative", "message")
+# The styles residents write in; the checker bench holds each out in turn.
+EXAMPLE_KINDS = ("narrative", "sms", "chat", "spoken")
 ORDINARY = "ordinary"
+# Ordinary marketing (shops, operators, banks' product adverts): not a scam, answered as an advert.
+ADVERT = "advert"
+NOT_SCAM = (ORDINARY, ADVERT)
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # libyaml's parser reads the knowledge files about ten times faster than the pure-Python
 # one (it is part of the PyYAML wheels); both build the same plain Python data.
@@ -472,7 +476,7 @@ def load_examples(path: Path, labels: set[str]) -> list[Example]:
     reader = _read_yaml(path)
     label = reader.ident("code")
     if label not in labels:
-        raise reader.fail("code", f"'{label}' is not a scam type code or '{ORDINARY}'")
+        raise reader.fail("code", f"'{label}' is not a scam type code, '{ORDINARY}' or '{ADVERT}'")
     examples = []
     for item in reader.items("examples"):
         kind = item.text("kind")
@@ -491,7 +495,7 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         raise KnowledgeError(directory / "scam_types", "(folder)", "no scam type files")
     scam_types = {t.code: t for t in (load_scam_type(p, shared) for p in type_files)}
     procedures = load_procedures(directory / "procedures.yml")
-    labels = set(scam_types) | {ORDINARY}
+    labels = set(scam_types) | set(NOT_SCAM)
     examples: list[Example] = []
     for path in sorted((directory / "examples").glob("*.yml")):
         examples.extend(load_examples(path, labels))

@@ -16,10 +16,8 @@ from typing import Any, Iterable
 
 from .amounts import find_amounts
 from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, RedFlag, parse_yaml
+from .normalise import Normalised, Normaliser, default_normaliser
 
-# Full-width ASCII and the ideographic space, folded one character for one character so
-# that offsets into the normalised text are offsets into the original.
-_FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 PHONE = re.compile(
     r"(?<![\d*])(?:"
@@ -36,10 +34,6 @@ URL = re.compile(
     r"\.(?:com|cn|net|top|xyz|vip|cc|co|info|org|shop|site|online|app|io|me|tk|ml|club|icu|live)"
     r"(?:/[^\s，。！？、；\"'<>（）()【】\u4e00-\u9fff]*)?(?![A-Za-z])"
 )
-
-
-def fold(text: str) -> str:
-    return text.translate(_FOLD)
 
 
 @dataclass(frozen=True)
@@ -64,27 +58,34 @@ class EntityHit:
 
 
 class FlagMatcher:
-    """Finds every red flag of every type (or every calm sign) in a text, with exact spans."""
+    """Finds every red flag of every type (or every calm sign) in a text, with exact spans.
 
-    def __init__(self, flags: Iterable[RedFlag | CalmSign]) -> None:
+    Phrases and texts are both normalised (traditional characters, spacing, homophones: see
+    ``normalise.py``); each hit's span and text are the resident's original words.
+    """
+
+    def __init__(self, flags: Iterable[RedFlag | CalmSign], normaliser: Normaliser | None = None) -> None:
+        self.normaliser = normaliser or default_normaliser()
         self._flags: list[tuple[RedFlag | CalmSign, re.Pattern[str]]] = []
         for flag in flags:
-            parts = [re.escape(fold(p)) for p in sorted(flag.phrases, key=len, reverse=True)]
+            phrases = {self.normaliser.text(p) for p in flag.phrases}
+            parts = [re.escape(p) for p in sorted(phrases, key=len, reverse=True) if p]
             parts += [f"(?:{p})" for p in flag.patterns]
             self._flags.append((flag, re.compile("|".join(parts), re.IGNORECASE)))
 
     def words(self) -> set[str]:
         return {phrase for flag, _ in self._flags for phrase in flag.phrases}
 
-    def find(self, text: str) -> list[FlagHit]:
-        folded = fold(text)
+    def find(self, text: str, normalised: Normalised | None = None) -> list[FlagHit]:
+        normalised = normalised or self.normaliser(text)
         hits = []
         for flag, pattern in self._flags:
-            for match in pattern.finditer(folded):
+            for match in pattern.finditer(normalised.text):
                 if match.end() > match.start():
+                    start, end = normalised.span(*match.span())
                     hits.append(
-                        FlagHit(flag.id, flag.label, text[match.start() : match.end()], match.start(),
-                                match.end(), flag.weight, flag.severity, flag.scam_type)
+                        FlagHit(flag.id, flag.label, text[start:end], start, end, flag.weight, flag.severity,
+                                flag.scam_type)
                     )
         hits.sort(key=lambda h: (h.start, -h.end))
         return hits
@@ -219,7 +220,7 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMat
     flags = FlagMatcher(
         [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values())
     )
-    calm = FlagMatcher(knowledge.calm_signs.values())
+    calm = FlagMatcher(knowledge.calm_signs.values(), flags.normaliser)
     nlp = spacy.blank("zh")
     # Our own terms are the dictionary, so the entity ruler sees them as whole tokens.
     vocabulary = flags.words() | set(lexicon.platforms) | set(lexicon.organizations)
@@ -252,9 +253,10 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMat
 
     @Language.component("fanzha_red_flags")
     def red_flags(doc: Any) -> Any:
-        hits = flags.find(doc.text)
+        normalised = flags.normaliser(doc.text)
+        hits = flags.find(doc.text, normalised)
         doc.user_data[FLAG_HITS] = hits
-        doc.user_data[CALM_HITS] = calm.find(doc.text)
+        doc.user_data[CALM_HITS] = calm.find(doc.text, normalised)
         doc.spans["red_flags"] = [
             Span(doc, span.start, span.end, label=hit.flag)
             for hit in hits

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.check import ActionCheckScam
+from actions.check import ActionCheckScam, same_point
 from actions.privacy import ActionWarnSensitive
 from actions.report import ActionExplainReporting, ActionMoneyMovingNow, ActionReportScammed
 from tests.actions_helpers import slot_events, texts, tracker_for
@@ -92,3 +92,40 @@ async def test_how_to_report_names_110_and_the_evidence(knowledge) -> None:
     said = texts(dispatcher)
     assert "110" in said
     assert knowledge.procedures.evidence_general[0] in said
+
+
+async def test_the_risk_level_is_said_in_words_and_the_key_sentence_once(knowledge) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = tracker_for("客服打电话说我开通了百万保障，每个月扣费，让我下载会议软件然后共享屏幕帮我关闭", "check_situation")
+    events = await ActionCheckScam().run(dispatcher, tracker, {})
+    said = texts(dispatcher)
+    verdict = said.splitlines()
+    assert slot_events(events)["risk"] == "high"
+    assert verdict[0].startswith("风险等级：红色（高风险）")
+    assert not any(mark in said for mark in "🔴🟠🟡🟢")  # shown as an empty box without a colour-emoji font
+    # Screen sharing and the meeting app, the most dangerous part of what was said, come first.
+    flags = verdict[verdict.index("我注意到这些可疑的地方：") + 1 :][:2]
+    assert all("最危险" in line for line in flags)
+    assert any("共享屏幕" in line for line in flags) and any("会议软件" in line for line in flags)
+    scam = knowledge.scam_types[slot_events(events)["scam_type"]]
+    advice = said.split("现在请这样做：", 1)[1]
+    assert scam.official_line in said
+    assert not any(same_point(line, scam.official_line) for line in advice.splitlines())
+
+
+async def test_an_advert_is_answered_as_an_advert() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "【鲜丰果园】会员专享：本周六全场水果8.8折，满99元再送草莓一盒，到店出示会员码即可。详询0571-86001234 拒收请回复R"
+    events = await ActionCheckScam().run(dispatcher, tracker_for(text, "check_message"), {})
+    slots = slot_events(events)
+    assert slots["risk"] in ("none", "low") and slots["scam_type"] is None
+    assert {"response": "utter_looks_like_advert"}.items() <= dispatcher.messages[-1].items()
+
+
+async def test_an_advert_that_charges_to_claim_a_prize_is_still_a_scam() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "【幸运用户】恭喜您被抽中店庆特等奖，奖品为苹果笔记本一台，请先支付298元保证金和邮费，添加客服微信lq8866领取"
+    events = await ActionCheckScam().run(dispatcher, tracker_for(text, "check_message"), {})
+    slots = slot_events(events)
+    assert slots["risk"] in ("high", "medium") and slots["scam_type"] == "fake_prize"
+    assert not any(m.get("response") == "utter_looks_like_advert" for m in dispatcher.messages)

@@ -243,16 +243,17 @@ def _few_examples(knowledge, per_label=6):
     return chosen
 
 
-def test_character_ngrams_match_scikit_learn(knowledge):
+def test_ngrams_match_scikit_learn(knowledge):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from knowledge.classifier import CharNgrams
+    from knowledge.classifier import Ngrams
 
     texts = [e.text for e in knowledge.examples[:400]]
-    ours, matrix = CharNgrams.fit(texts)
-    theirs = TfidfVectorizer(analyzer="char", ngram_range=CharNgrams.NGRAMS, sublinear_tf=True)
+    ours, matrix = Ngrams.fit(texts, words=True)
+    theirs = TfidfVectorizer(analyzer=ours.terms, sublinear_tf=True)
     expected = theirs.fit_transform(texts)
     assert ours.vocabulary == theirs.vocabulary_
+    assert any(term.startswith("\x01") for term in ours.vocabulary)  # jieba words beside the characters
     assert abs(matrix - expected).max() < 1e-12
     unseen = [t for _, t in SCAMS] + ORDINARY + ["", "  ", "AB  c\n\n d", "\x00x"]
     assert abs(ours.transform(unseen) - theirs.transform(unseen)).max() < 1e-12
@@ -261,16 +262,30 @@ def test_character_ngrams_match_scikit_learn(knowledge):
 def test_probabilities_match_scikit_learn(knowledge):
     from sklearn.linear_model import SGDClassifier
 
-    from knowledge.classifier import CharNgrams, TypeClassifier
+    from knowledge.classifier import Ngrams, TypeClassifier
+    from knowledge.loader import NOT_SCAM
 
     examples = _few_examples(knowledge, 20)
     ours = TypeClassifier(examples)
-    features, matrix = CharNgrams.fit([e.text for e in examples])
-    model = SGDClassifier(alpha=TypeClassifier.DEFAULT_ALPHA, **TypeClassifier.MODEL)
-    model.fit(matrix, [e.label for e in examples])
+    features, matrix = Ngrams.fit([e.text for e in examples], TypeClassifier.WORDS)
+    types = SGDClassifier(alpha=TypeClassifier.DEFAULT_ALPHA, **TypeClassifier.MODEL).fit(matrix, [e.label for e in examples])
+    scam = SGDClassifier(alpha=TypeClassifier.SCAM_ALPHA, **TypeClassifier.MODEL).fit(
+        matrix, [e.label not in NOT_SCAM for e in examples])
     unseen = [t for _, t in SCAMS] + ORDINARY
-    assert ours.classes == list(model.classes_)
-    assert abs(ours.predict_proba(unseen) - model.predict_proba(features.transform(unseen))).max() < 1e-9
+    probabilities, log_odds = ours.scores(unseen)
+    assert ours.classes == list(types.classes_)
+    assert abs(probabilities - types.predict_proba(features.transform(unseen))).max() < 1e-9
+    assert abs(log_odds - scam.decision_function(features.transform(unseen))).max() < 1e-9
+
+
+def test_masked_and_real_numbers_and_links_look_alike_to_the_classifier():
+    from knowledge.classifier import feature_text
+
+    real = feature_text("【某店】会员日满199减50，详询400-820-1234，戳 http://s.shop-example.cn/a8Kx 回TD退订")
+    masked = feature_text("【某店】会员日满xxx减xx，详询400-xxx-xxxx，戳 [链接] 回TD退订")
+    assert "网址cn" in real and "电话" in real and "199" not in real
+    assert real.count("0") >= 2 and masked.count("0") >= 2
+    assert feature_text("轉帳到安全帳戶") == feature_text("转账到安全账户")
 
 
 def test_classifier_cache_round_trip_and_repair(knowledge, tmp_path):

@@ -5,8 +5,8 @@
 
   var STORE_KEY = "fanzha.chat.v1";
   var MAX_KEPT = 300; // messages kept in localStorage
-  // The marks actions/check.py (RISK_MARKS) puts in front of a verdict.
-  var RISK_BY_MARK = { "🔴": "high", "🟠": "medium", "🟡": "low", "🟢": "none" };
+  // A verdict starts with its level in words (actions/check.py, knowledge/checker.py RISK_COLOURS).
+  var RISK_BY_WORD = { "红色": "high", "橙色": "medium", "黄色": "low", "未发现": "none" };
   var UI = {
     you: "您说：",
     bot: "反诈助手说：",
@@ -46,8 +46,8 @@
   }
 
   function riskOf(text) {
-    var mark = Array.from(text.trim())[0];
-    return RISK_BY_MARK[mark] || null;
+    var found = /^风险等级：(红色|橙色|黄色|未发现)/.exec(text.trim());
+    return found ? RISK_BY_WORD[found[1]] : null;
   }
 
   function bubble(message) {
