@@ -28,15 +28,16 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
-    own_flags: float = 1.0  # how far a type's own red flags move its type score
+    own_flags: float = 0.5  # how far a type's own red flags move its type score
     shared_flags: float = 0.5  # shared techniques typical of the type
     flags: float = 2.0  # how far red flags (all together) move the scam log-odds
     prior: float = -1.0  # log-odds added to "scam": a text with no evidence is not a scam
-    calm: float = 4.5  # how far calm signs (a warning, a plain notice) move the scam log-odds down
-    strong: float = 0.6  # a red flag at least this strong is needed for a high risk
+    calm: float = 6.0  # how far calm signs (a warning, a plain notice) move the scam log-odds down
+    strong: float = 0.5  # a red flag at least this strong is needed for a high risk
     high: float = 0.9  # probability of a scam from which the risk is high …
     medium: float = 0.7  # … medium
     low: float = 0.35  # … low
+    ask: float = 0.25  # below "low", still ask the type's follow-up questions from here (an early, unclear story)
     unclear_margin: float = 0.3  # top two types closer than this: ask a follow-up
 
 
@@ -152,7 +153,7 @@ class Checker:
         scam_type = top_code if risk in ("high", "medium") else None
         follow_up: tuple[FollowUp, ...] = ()
         second_p = ranked[1][1] if len(ranked) > 1 else 0.0
-        if risk in ("medium", "low") or (scam_type and top_p - second_p < w.unclear_margin * p_scam):
+        if risk in ("medium", "low") or p_scam >= w.ask or (scam_type and top_p - second_p < w.unclear_margin * p_scam):
             known = set(own.get(top_code, {})) | set(shared)
             follow_up = tuple(
                 q for q in self.knowledge.scam_types[top_code].follow_up_questions if q.confirms not in known
