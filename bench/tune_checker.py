@@ -40,10 +40,10 @@ GRID = {
 
 
 def objective(macro: float, ordinary_high: float, ordinary_named: float) -> float:
-    """Macro-F1, with a steep penalty once more than 1% of ordinary texts are rated high, and
-    one for every ordinary text given a scam type (medium or high: ordinary messages must stay
-    calm; 5 points fewer false alarms are worth 0.01 of macro-F1)."""
-    return macro - 2 * max(0.0, ordinary_high - 0.01) - 0.2 * ordinary_named
+    """Macro-F1, with steep penalties once more than 1% of ordinary texts are rated high or more
+    than 5% medium or high (the product's goals), and a small one for every ordinary text given
+    a scam type (ordinary messages must stay calm)."""
+    return macro - 2 * max(0.0, ordinary_high - 0.01) - 2 * max(0.0, ordinary_named - 0.05) - 0.1 * ordinary_named
 
 
 def out_of_style(examples: list) -> tuple[list[str], np.ndarray, np.ndarray]:
