@@ -22,7 +22,9 @@ _JOIN = r"[^\d\w]{0,3}(?:是|为|：|:|号|码)?[^\d\w]{0,3}"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("verification_code", re.compile(r"(?:验证码|校验码|动态码|短信码|动态密码|验证号码|驗證碼)[^\d〔]{0,10}?(\d{4,8})(?!\d)")),
     ("cvv", re.compile(rf"(?:CVV2?|cvv2?|安全码|背面三位数?|卡背三位数?){_JOIN}(\d{{3,4}})(?!\d)")),
-    ("password", re.compile(rf"(?:支付密码|取款密码|登录密码|交易密码|银行卡密码|密码|口令|PIN码?|pin码?|密碼){_JOIN}([^\s，。,.;；！!？?、]{{4,32}})")),
+    # A password has a digit or a Latin letter: "把密码告诉他要给吗" asks about one, it gives none.
+    ("password", re.compile(rf"(?:支付密码|取款密码|登录密码|交易密码|银行卡密码|密码|口令|PIN码?|pin码?|密碼){_JOIN}"
+                            r"(?=[^\s，。,.;；！!？?、]*[0-9A-Za-z])([^\s，。,.;；！!？?、]{4,32})")),
     ("id_number", re.compile(r"(?<!\d)(\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])(?![\dXx])")),
 ]
 _CARD = re.compile(r"(?<!\d)((?:\d[ -]?){15,18}\d)(?!\d)")

@@ -34,6 +34,13 @@ def test_ordinary_numbers_are_left_alone():
         assert masked.text == text and not masked.changed
 
 
+def test_a_question_about_a_password_is_not_masked():
+    # It names no password: masking it would tell the resident we hid one they never typed.
+    for text in ["银行客服打电话让我把密码告诉他要给吗", "对方说输错密码会冻结账户是真的吗"]:
+        masked = mask_sensitive(text)
+        assert masked.text == text and not masked.changed
+
+
 def test_contains_mask_reads_placeholders():
     assert contains_mask("验证码是〔验证码已隐去〕") == ("verification_code",)
     assert contains_mask("没有秘密") == ()
