@@ -28,7 +28,7 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
-    own_flags: float = 0.5  # how far a type's own red flags move its type score
+    own_flags: float = 1.0  # how far a type's own red flags move its type score
     shared_flags: float = 0.5  # shared techniques typical of the type
     flags: float = 2.0  # how far red flags (all together) move the scam log-odds
     prior: float = -1.0  # log-odds added to "scam": a text with no evidence is not a scam
