@@ -127,7 +127,21 @@ def style_holdout(knowledge, show_errors: bool) -> list[str]:
                 if (v.scam_type or "ordinary") != ("ordinary" if e.label in NOT_SCAM else e.label):
                     print(f"  [{style}] {e.label} -> {v.scam_type} ({v.risk}): {e.text[:80]}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
-    return ["style hold-out, four folds pooled:"] + pooled + ["per style:"] + lines
+    calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
+    return ["style hold-out, four folds pooled:"] + pooled + [calibration, "per style:"] + lines
+
+
+def calibration_line(probabilities: list[float], is_scam: list[bool], bins: int = 10) -> str:
+    """Expected calibration error of the scam probability: in each tenth of the range, how far
+    the mean probability is from the share of texts that are scams, weighted by the texts there."""
+    cells: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
+    for p, truth in zip(probabilities, is_scam):
+        cells[min(bins - 1, int(p * bins))].append((p, truth))
+    error = sum(abs(statistics.mean(p for p, _ in cell) - statistics.mean(t for _, t in cell)) * len(cell)
+                for cell in cells if cell) / len(probabilities)
+    shares = ", ".join(f"{i / bins:.1f}–{(i + 1) / bins:.1f}: {statistics.mean(t for _, t in cell):.0%} of {len(cell)}"
+                       for i, cell in enumerate(cells) if cell)
+    return f"scam probability calibration: expected calibration error {error:.3f}; scams by probability band: {shares}"
 
 
 def msglog_lines(checker, path: Path, training: list[str]) -> list[str]:
