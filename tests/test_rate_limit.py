@@ -134,6 +134,31 @@ async def test_rest_callers_cannot_dodge_the_limit_by_naming_another_input_chann
     assert len(rasa.received) == 1
 
 
+async def test_rest_refuses_posts_from_other_web_sites(monkeypatch):
+    monkeypatch.setenv("FANZHA_WIDGET_ORIGINS", "https://widget.example.gov.cn")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    body = '{"sender": "victim", "message": "我要转人工"}'
+    url = "/webhooks/rest/webhook"
+    _, refused = await app.asgi_client.post(url, content=body, headers={"content-type": "text/plain", "origin": "https://evil.example"})
+    assert refused.status == 403 and rasa.received == []
+    for origin in ("https://widget.example.gov.cn", None):  # a configured widget site; no browser at all
+        headers = {"content-type": "application/json", **({"origin": origin} if origin else {})}
+        _, accepted = await app.asgi_client.post(url, content=body, headers=headers)
+        assert accepted.status == 200, accepted.text
+    # The server's own pages (the outreach demo, the console): their origin is the server's host.
+    own = {"host": "fanzha.example.org:5005", "origin": "http://fanzha.example.org:5005"}
+    _, accepted = await app.asgi_client.post(url, content=body, headers=own)
+    assert accepted.status == 200 and len(rasa.received) == 3
+
+
+async def test_rest_ignores_a_client_set_input_channel():
+    rasa = Rasa()
+    app = rest_app(rasa)
+    await app.asgi_client.post("/webhooks/rest/webhook", json={"sender": "r", "message": "你好", "input_channel": "voice"})
+    assert [m.input_channel for m in rasa.received] == ["rest"]
+
+
 async def test_rate_limiting_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("FANZHA_RATE_LIMIT", "off")
     rasa = Rasa()
