@@ -108,3 +108,15 @@ def test_channel_cleaning_cuts_long_text_and_drops_control_characters():
     assert len(text) == MAX_MESSAGE_CHARS and notes["truncated"] is True
     text, notes = clean_text("你好\x00\x07世界 验证码 123456")
     assert text == "你好世界 验证码 〔验证码已隐去〕" and notes["masked"] == ["verification_code"]
+
+
+def test_a_card_number_across_the_cut_is_masked_whole():
+    text = "情况是这样的。" * 284 + "我的卡号6222021234567890123"  # the number starts just before the cut
+    cleaned, notes = clean_text(text)
+    assert len(cleaned) == MAX_MESSAGE_CHARS and notes["truncated"]
+    assert "6222021" not in cleaned and notes["masked"] == ["bank_card"]
+
+
+def test_a_huge_message_is_cut_before_the_work_on_it():
+    cleaned, notes = clean_text("验证码482913 " + "啊" * 20_000_000)
+    assert len(cleaned) == MAX_MESSAGE_CHARS and notes["truncated"] and "482913" not in cleaned

@@ -17,16 +17,25 @@ _BUTTON_PAYLOAD = re.compile(r"^/[a-z_]+$")
 
 
 def clean_text(text: str | None) -> tuple[str, dict[str, Any]]:
-    """Mask secrets and cut overlong text; return the text and what was done to it."""
-    text = "".join(ch for ch in (text or "") if ch.isprintable() or ch in "\n\t")
+    """Mask secrets and cut overlong text; return the text and what was done to it.
+
+    The text is masked before the cut, so a card number across the cut is masked whole
+    rather than left as a shorter run of digits; and cut roughly first (four times the limit,
+    more than anyone pastes), so a 20 MB message costs no more than a long one."""
+    text = text or ""
     notes: dict[str, Any] = {}
+    if len(text) > MAX_MESSAGE_CHARS * 4:
+        text = text[: MAX_MESSAGE_CHARS * 4]
+        notes["truncated"] = True
+    text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    masked = mask_sensitive(text)
+    text = masked.text
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS]
         notes["truncated"] = True
-    masked = mask_sensitive(text)
     if masked.changed:
         notes["masked"] = list(masked.kinds)
-    return masked.text, notes
+    return text, notes
 
 
 def clean_user_message(message: UserMessage) -> UserMessage:
