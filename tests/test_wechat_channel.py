@@ -370,6 +370,7 @@ async def test_wrong_signature_or_stale_timestamp_is_refused_and_not_processed()
     params, body = h.platform.post_args(text_xml("你好"))
     forged = {**params, "signature": "0" * 40}
     assert (await h.raw_post(forged, body)).status == 403
+    assert (await h.raw_post({**params, "signature": "签名" * 20}, body)).status == 403  # not a 500
     assert (await h.post(text_xml("你好"), timestamp=int(time.time()) - 61)).status == 403
     assert (await h.post(text_xml("你好"), timestamp=int(time.time()) + 61)).status == 403
     no_query = await h.raw_post({}, body)
@@ -393,6 +394,7 @@ async def test_safe_mode_refuses_bad_msg_signature_other_appid_plain_and_garbage
     h = harness(safe=True)
     params, body = h.platform.post_args(text_xml("你好"))
     assert (await h.raw_post({**params, "msg_signature": "0" * 40}, body)).status == 403
+    assert (await h.raw_post({**params, "msg_signature": "签名" * 20}, body)).status == 403
     assert (await h.raw_post({k: v for k, v in params.items() if k != "msg_signature"}, body)).status == 403
     assert (await h.post(text_xml("你好"), app_id="wx0000000000000000")).status == 403
     plain = Platform()  # correct signature, but not encrypted

@@ -67,7 +67,8 @@ def verify_query(
     query = SignedQuery(
         _query_value(args, "signature"), _query_value(args, "timestamp"), _query_value(args, "nonce")
     )
-    if not hmac.compare_digest(signature(token, query.timestamp, query.nonce), query.signature):
+    # As bytes: hmac refuses to compare str with non-ASCII characters (a 500 instead of a 403).
+    if not hmac.compare_digest(signature(token, query.timestamp, query.nonce).encode(), query.signature.encode()):
         raise RequestRejected(403, "bad signature")
     if not _TIMESTAMP.match(query.timestamp):
         raise RequestRejected(403, "bad timestamp")
@@ -125,7 +126,7 @@ class SafeMode:
         if not encrypted:
             raise RequestRejected(400, "missing field <Encrypt>")
         expected = signature(self.token, query.timestamp, query.nonce, encrypted)
-        if not msg_signature or not hmac.compare_digest(expected, msg_signature):
+        if not msg_signature or not hmac.compare_digest(expected.encode(), msg_signature.encode()):
             raise RequestRejected(403, "bad msg_signature")
         try:
             return self._crypto.decrypt_message(
