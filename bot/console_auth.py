@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import time
@@ -111,3 +112,42 @@ class Sessions:
         # As bytes: a header with non-ASCII characters is simply wrong, not an error.
         given = (token or "").encode("utf-8", "surrogateescape")
         return bool(token) and hmac.compare_digest(self.csrf_token(session).encode("ascii"), given)
+
+
+class LoginThrottle:
+    """Back-off after failed console logins, per agent name and per client address.
+
+    Up to ``free`` failures in ``window`` seconds cost nothing; each one after that locks the
+    name (or the address) for twice as long as the last, from ``first_lock`` seconds up to
+    ``max_lock``. A locked login is refused before its password is hashed, so guessing costs
+    the guesser time and the server no scrypt. A success clears the name and the address.
+    Kept in this process's memory: a restart forgets it, and replicas count separately.
+    """
+
+    def __init__(self, free: int = 5, window: float = 900.0, first_lock: float = 30.0, max_lock: float = 900.0,
+                 clock=time.monotonic) -> None:
+        self.free, self.window, self.first_lock, self.max_lock = free, window, first_lock, max_lock
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def wait_seconds(self, *keys: str) -> int:
+        """How long any of ``keys`` is still locked (0: free to try)."""
+        now = self._clock()
+        return max([0] + [math.ceil(self._locked_until[k] - now) for k in keys if self._locked_until.get(k, 0.0) > now])
+
+    def failed(self, *keys: str) -> None:
+        now = self._clock()
+        if len(self._failures) > 10_000:  # a flood of names: forget the old ones, keep the memory bounded
+            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self.window}
+        for key in keys:
+            recent = [t for t in self._failures.get(key, []) if t > now - self.window] + [now]
+            self._failures[key] = recent
+            over = len(recent) - self.free
+            if over > 0:
+                self._locked_until[key] = now + min(self.max_lock, self.first_lock * 2 ** (over - 1))
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+            self._locked_until.pop(key, None)

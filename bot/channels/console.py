@@ -32,7 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console_auth import COOKIE, Session, Sessions, load_secret
+from bot.console_auth import COOKIE, LoginThrottle, Session, Sessions, load_secret
 from bot.handoff import HandoffSettings, TicketStore, Ticket
 from bot.storage import ReportStore
 from knowledge.handoff import handoff_texts
@@ -82,6 +82,7 @@ class AgentConsoleChannel(InputChannel):
         # Wrong duty hours or timeout: the server stops at start with the reason.
         self.settings = settings or HandoffSettings.from_env()
         self.sessions = sessions or Sessions(load_secret())
+        self.throttle = LoginThrottle()
         self.texts = handoff_texts()
         self.contacts = load_contacts(KNOWLEDGE_DIR / "contacts.yml")
         self._tickets: TicketStore | None = None
@@ -194,11 +195,19 @@ class AgentConsoleChannel(InputChannel):
                 name.encode("utf-8"), password.encode("utf-8")
             except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurdly nested JSON
                 return _error(400, '需要 JSON {"name": "…", "password": "…"}')
+            keys = (f"name:{name.strip().lower()}", f"address:{request.remote_addr or request.ip}")
+            wait = self.throttle.wait_seconds(*keys)
+            if wait:
+                logger.warning("console: login for %r from %s refused, locked for %d s after failed logins",
+                               name[:32], request.remote_addr or request.ip, wait)
+                return _json({"error": f"登录失败次数太多，请 {wait} 秒后再试", "retry_after": wait}, 429)
             loop = asyncio.get_running_loop()
             ok = await loop.run_in_executor(None, self.tickets.verify_agent, name, password)
             if not ok:
-                logger.warning("console: failed login for %r", name[:32])
+                self.throttle.failed(*keys)
+                logger.warning("console: failed login for %r from %s", name[:32], request.remote_addr or request.ip)
                 return _error(401, "用户名或密码不对")
+            self.throttle.succeeded(*keys)
             session, cookie = self.sessions.issue(name)
             logger.info("console: %s logged in", name)
             reply = _json({"agent": name})
