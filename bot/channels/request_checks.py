@@ -14,6 +14,11 @@ from bot.json_body import decode_json
 
 # The SQL tracker store keeps sender ids in a VARCHAR(255) column.
 MAX_SENDER_CHARS = 255
+# Metadata is stored with every turn and read back with the tracker: a widget sends a few
+# fields, so more than this is refused rather than carried in every later turn.
+MAX_METADATA_CHARS = 4096
+# A REST body: ten times the longest message the channels read (2,000 characters, \u-escaped).
+MAX_REST_BODY_BYTES = 64 * 1024
 
 
 def sender_problem(sender: Any, field: str) -> str | None:
@@ -46,6 +51,8 @@ def message_problem(data: Any, sender_field: str | None, metadata_as_text: bool 
             return '"metadata" must be a JSON object'
     if metadata is not None and not isinstance(metadata, dict):
         return '"metadata" must be a JSON object'
+    if metadata and len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_CHARS:
+        return f'"metadata" must be at most {MAX_METADATA_CHARS} characters as JSON'
     if data.get("input_channel") is not None and not isinstance(data.get("input_channel"), str):
         return '"input_channel" must be a string'
     return None

@@ -17,7 +17,7 @@ from sanic.response import HTTPResponse
 from bot.origins import origin_allowed, widget_origins
 
 from .masking import MaskingMixin
-from .request_checks import read_rest_body
+from .request_checks import MAX_REST_BODY_BYTES, read_rest_body
 
 
 class RestChannel(MaskingMixin, RestInput):
@@ -37,6 +37,8 @@ class RestChannel(MaskingMixin, RestInput):
                 return None
             if not origin_allowed(request.headers.get("origin"), _environ(request), allowed):
                 return response.json({"error": "posts from other web sites are refused"}, status=403)
+            if len(request.body or b"") > MAX_REST_BODY_BYTES:
+                return response.json({"error": f"the body must be at most {MAX_REST_BODY_BYTES} bytes"}, status=413)
             data, problem = read_rest_body(request.body or b"")
             if problem:
                 return response.json({"error": problem}, status=400)
