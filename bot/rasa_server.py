@@ -32,6 +32,8 @@ Training, evaluation (``rasa train``, ``rasa test``) and fine-tuning keep Rasa's
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import os
 import sys
 from functools import lru_cache
@@ -120,7 +122,18 @@ def uninstall() -> None:
         RasaModel.load = classmethod(_rasa_load)  # type: ignore[method-assign, assignment]
 
 
+def token_from_environment(argv: list[str], environ: Mapping[str, str] = os.environ) -> list[str]:
+    """``argv`` with ``--auth-token`` taken from FANZHA_API_TOKEN when it is not given: a
+    token on the command line is in /proc/*/cmdline, readable by every local user, whereas
+    arguments added here stay inside this process."""
+    token = environ.get("FANZHA_API_TOKEN", "")
+    if token and "--auth-token" not in argv and argv[1:2] == ["run"]:
+        return [*argv, "--auth-token", token]
+    return argv
+
+
 if __name__ == "__main__":
+    sys.argv = token_from_environment(sys.argv)
     _without_unused_tensorflow_parts()
     install()
     remember_event_types()

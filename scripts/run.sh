@@ -78,8 +78,10 @@ trap stop INT TERM EXIT
 SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
 pids+=($!)
 # Rasa's server, without the parts of TensorFlow it never uses (bot/rasa_server.py).
+# The API token reaches it through the environment (bot/rasa_server.py), never the command
+# line, which every local user can read in /proc.
 FANZHA_NLU_URL="$nlu_url" FANZHA_API_TOKEN="$FANZHA_API_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
-    --enable-api --auth-token "$FANZHA_API_TOKEN" \
+    --enable-api \
     --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" "$log_level" &
 pids+=($!)
 
@@ -94,7 +96,9 @@ for _ in $(seq 1 600); do
     if [ -z "$preflight_ok" ] && ! kill -0 "$preflight" 2>/dev/null; then
         if wait "$preflight"; then preflight_ok=1; else exit 1; fi
     fi
-    if [ -n "$preflight_ok" ] && curl -fsS "http://$HOST:$RASA_PORT/status?token=$FANZHA_API_TOKEN" >/dev/null 2>&1 &&
+    # curl reads the URL with the token from its standard input, not its command line.
+    if [ -n "$preflight_ok" ] && printf 'url = "http://%s:%s/status?token=%s"\n' "$HOST" "$RASA_PORT" "$FANZHA_API_TOKEN" |
+        curl -fsS -K - >/dev/null 2>&1 &&
         curl -fsS "http://$HOST:$ACTIONS_PORT/health" >/dev/null 2>&1; then
         cat <<MSG
 
@@ -111,8 +115,8 @@ MSG
         if [ -n "$nlu_process" ]; then
             # Started once the assistant answers, so that it does not slow the start; until it is
             # up, and whenever it is not, the Rasa server understands messages itself.
-            FANZHA_NLU_URL= .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i 127.0.0.1 -p "$NLU_PORT" \
-                --enable-api --auth-token "$FANZHA_API_TOKEN" --credentials /dev/null --endpoints /dev/null \
+            FANZHA_NLU_URL= FANZHA_API_TOKEN="$FANZHA_API_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" \
+                -i 127.0.0.1 -p "$NLU_PORT" --enable-api --credentials /dev/null --endpoints /dev/null \
                 "$log_level" &
             pids+=($!)
         fi

@@ -73,6 +73,20 @@ def test_the_http_api_needs_the_token(assistant):
     assert response.status_code == 401
 
 
+def test_the_api_token_is_on_no_command_line(assistant):
+    assert assistant.understanding_server_up()  # all three servers are running
+    readable = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    readable.append(cmdline.read())
+            except OSError:  # gone meanwhile
+                pass
+    assert any(b"bot.rasa_server" in c for c in readable)
+    assert not [c for c in readable if assistant.token.encode() in c]
+
+
 def test_ctrl_c_stops_everything_it_started(assistant):
     ports = (assistant.rasa_port, assistant.actions_port, assistant.nlu_port)
     assert assistant.understanding_server_up()  # the machine kind has two cores
