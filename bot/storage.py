@@ -549,6 +549,14 @@ class ReportStore:
             deleted = conn.execute(reports_table.delete().where(reports_table.c.reference == reference)).rowcount
         if not deleted:
             raise UnknownReference(reference)
+        self._empty_write_ahead_log()
+
+    def _empty_write_ahead_log(self) -> None:
+        """After an erase: copy SQLite's write-ahead log back and empty it, so the erased rows
+        are not left readable in fanzha.db-wal while the server runs."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def reports_since(self, since: date) -> list[StoredReport]:
         """Reports created on or after ``since`` (a Beijing-time calendar day), oldest first."""
@@ -629,6 +637,8 @@ class ReportStore:
                     counts.append(conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one())
                 else:
                     counts.append(conn.execute(table.delete().where(condition)).rowcount)
+        if not dry_run:
+            self._empty_write_ahead_log()
         return PurgeCounts(*counts)
 
 

@@ -117,6 +117,11 @@ def purge_conversations(url: str, cutoff: datetime, dry_run: bool = False) -> Co
                 removed = conn.execute(select(func.count()).select_from(events).where(doomed)).scalar_one()
             else:
                 removed = conn.execute(events.delete().where(doomed)).rowcount
+        if not dry_run and engine.dialect.name == "sqlite":
+            # While the server runs, the erased rows stay readable in tracker.db-wal until a
+            # checkpoint copies the pages (zeroed by secure_delete) back and the log is emptied.
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     except SQLAlchemyError as error:
         raise RetentionError(f"cannot purge the tracker store {parsed.render_as_string()}: {error}") from None
     finally:

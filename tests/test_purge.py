@@ -99,6 +99,39 @@ def test_old_conversations_and_reports_go_recent_ones_stay(workdir, capsys):
         assert store.callbacks_for_sender("new-sender") and not store.callbacks_for_sender("old-sender")
 
 
+def test_purged_text_does_not_stay_in_the_write_ahead_log_while_the_server_runs(workdir):
+    store_conversations(conversation("recent", 1))
+    server = sqlite3.connect("data/tracker.db")  # the running server keeps its connection open
+    server.execute("PRAGMA journal_mode = WAL")  # as fanzha's tracker store runs it
+    server.execute("SELECT COUNT(*) FROM events").fetchone()  # it has the log open from now on
+    old = conversation("old", 300)
+    old.update(UserUttered("骗子的收款账户户名 WANG-MOUMOU 卡尾号 4417", timestamp=time.time() - 300 * DAY))
+    store_conversations(old)
+    assert b"WANG-MOUMOU" in Path("data/tracker.db-wal").read_bytes()  # Rasa's rows, in the log
+    try:
+        assert main(["purge", "--older-than", "180"]) == 0
+        for name in ("data/tracker.db", "data/tracker.db-wal"):
+            assert b"WANG-MOUMOU" not in Path(name).read_bytes(), name
+        assert senders_left() == {"recent"}
+    finally:
+        server.close()
+
+
+def test_an_erased_report_leaves_the_write_ahead_log_empty(workdir):
+    seed_reports()
+    server = sqlite3.connect("data/fanzha.db")  # the running server keeps its connection open
+    server.execute("SELECT COUNT(*) FROM reports").fetchone()
+    try:
+        with ReportStore(create=False) as store:
+            [report] = store.reports_for_sender("old-sender")
+            store.save_report({"story": "another"}, channel="rest", sender="someone")  # written to the log
+            assert Path("data/fanzha.db-wal").stat().st_size > 0
+            store.delete_report(report.reference)
+            assert Path("data/fanzha.db-wal").stat().st_size == 0
+    finally:
+        server.close()
+
+
 def test_dry_run_counts_and_changes_nothing(workdir, capsys):
     store_conversations(conversation("old", 200), conversation("recent", 1))
     seed_reports()
