@@ -8,9 +8,15 @@ error format with status 400, and nothing reaches the agent or the tracker store
 runs before Rasa's token check: a refusal names only what is wrong with the body.
 
 Training and test routes (/model/train, /model/test/*) take YAML and are left to Rasa.
+
+The API token is compared in constant time: Rasa checks ``provided == token``, which stops at
+the first differing character. The token handed to Rasa is a ``str`` whose ``==`` uses
+``hmac.compare_digest``; Python asks a subclass of the left operand's type first, so Rasa's
+own comparison runs it.
 """
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from functools import wraps
 from http import HTTPStatus
@@ -90,6 +96,21 @@ def guard(app: Sanic) -> Sanic:
     return app
 
 
+class ConstantTimeToken(str):
+    """A token whose equality takes as long whatever the other string is."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented
+        return hmac.compare_digest(self.encode("utf-8", "surrogatepass"), other.encode("utf-8", "surrogatepass"))
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
+
+
 def install() -> None:
     """Every Rasa HTTP API this process creates from now on gets ``guard``."""
     import rasa.server
@@ -100,6 +121,8 @@ def install() -> None:
 
     @wraps(create_app)
     def create_guarded_app(*args: Any, **kwargs: Any) -> Sanic:
+        if isinstance(kwargs.get("auth_token"), str):
+            kwargs["auth_token"] = ConstantTimeToken(kwargs["auth_token"])
         return guard(create_app(*args, **kwargs))
 
     rasa.server.create_app = create_guarded_app  # rasa.core.run calls server.create_app

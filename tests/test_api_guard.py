@@ -6,6 +6,7 @@ server's answers, and that nothing is stored, are checked in tests/test_bad_inpu
 """
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterator
 
@@ -98,3 +99,18 @@ def test_installing_twice_guards_once_and_a_renamed_rasa_route_is_an_error(insta
     assert rasas.__module__ == "rasa.server" and not hasattr(rasas, "__wrapped__")
     with pytest.raises(RuntimeError, match="parse"):
         api_guard.guard(Sanic("not_rasa"))
+
+
+def test_the_token_is_compared_in_constant_time(monkeypatch):
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    token = api_guard.ConstantTimeToken("s3cret")
+    assert "s3cret" == token and not ("s3creT" == token) and "x" != token  # Rasa writes provided == token
+    assert not ("密钥" == token) and not ("\ud800" == token)  # odd input: no exception
+    assert len(compared) == 5
+
+
+async def test_the_api_answers_the_right_token_only(app):
+    assert (await post(app, "/model/parse", b'{"text": "hi"}', token="wrong-token")).status == 401
+    assert (await post(app, "/model/parse", b'{"text": "hi"}', token=TOKEN + "x")).status == 401
