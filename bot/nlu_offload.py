@@ -4,8 +4,16 @@ installed by bot/rasa_server.py when FANZHA_NLU_URL is set).
 One Rasa server is one Python process: it uses one core, and understanding a message (jieba,
 the featurizers, the entity CRF, DIET) is a third of the work of a turn. The run command starts
 a second server with the same model that only answers ``/model/parse``, Rasa's HTTP API for
-understanding a text; the dialogue server asks it, and keeps deciding, acting and storing.
-A scam wave's load is then spread over two cores instead of one.
+understanding a text (bot/nlu_server.py); the dialogue server asks it, and keeps deciding,
+acting and storing. A scam wave's load is then spread over two cores instead of one.
+
+The other server gets every resident's words and its answers steer the conversation, so it
+must be ours: it listens on a Unix socket (FANZHA_NLU_URL=unix:/path/to/socket), never a TCP
+port that any local process could take first. Before each request the socket's folder must be
+this user's and closed to everyone else, no folder above it replaceable by another user, and
+the socket this user's (bot/owner_only.py); otherwise the server is not asked. Nobody else
+could have put a socket there, so the answer comes from this user's process, and no API token
+is sent.
 
 The dialogue server still holds the whole model. Whenever the understanding server does not
 answer in time (not started yet, restarting, overloaded, an error), the dialogue server
@@ -29,22 +37,31 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.owner_only import why_socket_is_not_ours
+
 log = logging.getLogger(__name__)
 
 ENV_URL = "FANZHA_NLU_URL"
-ENV_TOKEN = "FANZHA_API_TOKEN"
+UNIX = "unix:"
 TIMEOUT_S = 2.0
 RETRY_AFTER_S = 5.0
 KEEP_ALIVE_S = 3.0
 
 
-class RemoteUnderstanding:
-    """Client of another server's ``/model/parse``; ``None`` whenever it has no good answer."""
+def socket_path(url: str) -> str:
+    """The socket's absolute path, symlinks resolved once here, from ``unix:/path/to/socket``."""
+    if not url.startswith(UNIX) or len(url) == len(UNIX):
+        raise SystemExit(f"{ENV_URL} must be unix:/path/to/socket (the understanding server's Unix socket, "
+                         f"bot/nlu_server.py), not {url!r}: whatever listens on a TCP port could be another "
+                         f"local program, and would get residents' messages")
+    return os.path.realpath(url[len(UNIX):])
 
-    def __init__(self, url: str, token: Optional[str], timeout_s: float = TIMEOUT_S,
-                 retry_after_s: float = RETRY_AFTER_S) -> None:
-        self.url = url.rstrip("/") + "/model/parse"
-        self._params = {"token": token} if token else {}
+
+class RemoteUnderstanding:
+    """Client of the understanding server's ``/model/parse``; ``None`` whenever it has no good answer."""
+
+    def __init__(self, socket_path: str, timeout_s: float = TIMEOUT_S, retry_after_s: float = RETRY_AFTER_S) -> None:
+        self.socket_path = socket_path
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._retry_after_s = retry_after_s
         self._resting_until = 0.0
@@ -53,13 +70,17 @@ class RemoteUnderstanding:
     async def parse(self, text: str) -> Optional[dict[str, Any]]:
         if time.monotonic() < self._resting_until:
             return None
+        problem = why_socket_is_not_ours(self.socket_path)
+        if problem:
+            self._failed(problem)
+            return None
         if self._session is None or self._session.closed:
             # Idle connections are dropped before the server's 5 s keep-alive ends, so a request
             # never goes out on a connection the server is closing.
-            self._session = aiohttp.ClientSession(timeout=self._timeout,
-                                                  connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_S))
+            connector = aiohttp.UnixConnector(path=self.socket_path, keepalive_timeout=KEEP_ALIVE_S)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         try:
-            async with self._session.post(self.url, params=self._params, json={"text": text}) as response:
+            async with self._session.post("http://localhost/model/parse", json={"text": text}) as response:
                 if response.status == 200:
                     found = await response.json()
                     if isinstance(found, dict) and isinstance(found.get("intent"), dict):
@@ -73,12 +94,13 @@ class RemoteUnderstanding:
 
     def _healthy(self) -> None:
         if self._resting_until:
-            log.warning("The understanding server at %s answers again.", self.url)
+            log.warning("The understanding server at %s answers again.", self.socket_path)
             self._resting_until = 0.0
 
     def _failed(self, problem: str) -> None:
         if not self._resting_until:  # once per outage, never with the resident's words
-            log.warning("The understanding server at %s %s: understanding messages here for now.", self.url, problem)
+            log.warning("The understanding server at %s %s: understanding messages here for now.",
+                        self.socket_path, problem)
         self._resting_until = time.monotonic() + self._retry_after_s
 
     async def close(self) -> None:
@@ -111,12 +133,13 @@ async def close_resources(app: Any, loop: Any) -> None:
 
 
 def install(env: Mapping[str, str] = os.environ) -> bool:
-    """Ask the server at FANZHA_NLU_URL from now on; False (and nothing changed) when unset."""
+    """Ask the server at FANZHA_NLU_URL from now on; False (and nothing changed) when unset.
+    SystemExit, with the reason, for anything but a Unix socket."""
     global _remote
     url = env.get(ENV_URL, "").strip()
     if not url:
         return False
-    _remote = RemoteUnderstanding(url, env.get(ENV_TOKEN))
+    _remote = RemoteUnderstanding(socket_path(url))
     MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
     rasa.core.run.close_resources = close_resources
     return True

@@ -1,14 +1,23 @@
 """Messages understood by the second server when it answers, and by the Rasa server itself
-whenever it does not: the resident gets the same understanding either way."""
+whenever it does not: the resident gets the same understanding either way. The second server
+is asked only on a Unix socket that can only be this user's (issue 17: a program that took
+its TCP port first got every message and the API token, and its answers were obeyed)."""
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
+import stat
+import subprocess
+import tempfile
+import threading
 import time
 import uuid
+from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -16,49 +25,73 @@ import pytest
 from aiohttp import web
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 
 from bot import nlu_offload
-from tests.assistant import Assistant
-from tests.test_action_guard import closed_port
-from tests.test_faults import listening_pid, texts
+from tests.assistant import Assistant, free_port
+from tests.conftest import ROOT
 from tests.stand_in import serving
+from tests.test_faults import listening_pid, texts
 from tests.test_rasa_server import holdout_texts
 
 GREETING = "你好"
+SCAMMED = "我被骗了，钱刚转到对方说的安全账户"  # report_scammed; the attack in issue 17 made it goodbye
 
 
 class UnderstandingServer:
     """A stand-in for the second server's /model/parse."""
 
-    def __init__(self) -> None:
+    def __init__(self, intent: str = "thank") -> None:
         self.mode = "answer"
+        self.intent = intent  # one no local parse gives, so a test can tell where an answer came from
         self.requests: list[dict[str, Any]] = []
         self.url = ""
 
     async def parse(self, request: web.Request) -> web.Response:
-        self.requests.append({"token": request.query.get("token"), **await request.json()})
+        self.requests.append({**request.query, **await request.json()})
         if self.mode == "hang":
             await asyncio.sleep(30)
         if self.mode == "fail":
             return web.json_response({"message": "ParsingError"}, status=500)
         if self.mode == "not json":
             return web.Response(text="<html>proxy error</html>", content_type="text/html")
-        # An answer no local parse gives for the greeting, so a test can tell where it came from.
-        return web.json_response({"text": (await request.json())["text"], "intent": {"name": "thank", "confidence": 0.99},
-                                  "entities": [], "intent_ranking": [{"name": "thank", "confidence": 0.99}]})
+        found = {"name": self.intent, "confidence": 0.99}
+        return web.json_response({"text": (await request.json())["text"], "intent": found, "entities": [],
+                                  "intent_ranking": [found]})
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[UnderstandingServer]:
+def folder() -> Iterator[Path]:
+    """A socket folder as scripts/run.sh makes one: new, this user's, mode 700 (short, for sun_path)."""
+    made = Path(tempfile.mkdtemp(prefix="fanzha-nlu-test."))
+    yield made
+    shutil.rmtree(made)
+
+
+@asynccontextmanager
+async def serving_on_socket(path: Path, stand_in: UnderstandingServer) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/model/parse", stand_in.parse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.UnixSite(runner, str(path)).start()
+    try:
+        yield f"unix:{path}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(folder: Path) -> AsyncIterator[UnderstandingServer]:
     stand_in = UnderstandingServer()
-    async with serving("/model/parse", stand_in.parse) as url:
+    async with serving_on_socket(folder / "nlu.sock", stand_in) as url:
         stand_in.url = url
         yield stand_in
 
 
 @pytest.fixture
 async def offloaded(server: UnderstandingServer) -> AsyncIterator[UnderstandingServer]:
-    assert nlu_offload.install({nlu_offload.ENV_URL: server.url, nlu_offload.ENV_TOKEN: "secret"})
+    assert nlu_offload.install({nlu_offload.ENV_URL: server.url})
     remote = nlu_offload._remote
     yield server
     nlu_offload.uninstall()
@@ -72,7 +105,7 @@ async def parse(agent: Agent, text: str = GREETING) -> dict[str, Any]:
 async def test_the_second_servers_understanding_is_used(plain_serving_agent: Agent, offloaded: UnderstandingServer) -> None:
     found = await parse(plain_serving_agent)
     assert found["intent"]["name"] == "thank"
-    assert offloaded.requests == [{"token": "secret", "text": GREETING}]
+    assert offloaded.requests == [{"text": GREETING}]  # and no API token: the socket's folder is the access control
 
 
 @pytest.mark.parametrize("mode", ["fail", "not json"])
@@ -108,21 +141,30 @@ async def test_the_server_is_asked_again_after_its_rest(plain_serving_agent: Age
     assert len(offloaded.requests) == 2
 
 
-async def test_no_server_listening_costs_nothing_and_logs_no_words(plain_serving_agent: Agent,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    assert nlu_offload.install({nlu_offload.ENV_URL: f"http://127.0.0.1:{closed_port()}"})
+async def understood_with(agent: Agent, url: str, *said: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each text (the greeting if none) understood with FANZHA_NLU_URL=url, and this module's
+    warnings meanwhile."""
+    assert nlu_offload.install({nlu_offload.ENV_URL: url})
     remote = nlu_offload._remote
+    logger = logging.getLogger(nlu_offload.__name__)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
     try:
-        with caplog.at_level(logging.WARNING, logger=nlu_offload.__name__):
-            texts = ["我的卡号是6222021234567890123", GREETING]
-            found = [await parse(plain_serving_agent, text) for text in texts]
+        return [await parse(agent, text) for text in said or [GREETING]], [record.getMessage() for record in records]
     finally:
+        logger.removeHandler(handler)
         nlu_offload.uninstall()
         await remote.close()
+
+
+async def test_no_server_listening_costs_nothing_and_logs_no_words(plain_serving_agent: Agent, folder: Path) -> None:
+    said = ["我的卡号是6222021234567890123", GREETING]
+    found, warnings = await understood_with(plain_serving_agent, f"unix:{folder}/nlu.sock", *said)
     assert found[1]["intent"]["name"] == "greet"
-    warnings = [r.getMessage() for r in caplog.records if r.name == nlu_offload.__name__]
-    assert len(warnings) == 1 and "understanding messages here" in warnings[0]  # once per outage
-    assert not any(text[:4] in warnings[0] for text in texts)
+    assert len(warnings) == 1 and "not listening" in warnings[0] and "understanding messages here" in warnings[0]
+    assert not any(text[:4] in warnings[0] for text in said)
 
 
 async def test_the_servers_shutdown_closes_the_connections(plain_serving_agent: Agent,
@@ -138,21 +180,191 @@ async def test_the_servers_shutdown_closes_the_connections(plain_serving_agent: 
 
 
 def test_without_a_url_nothing_changes() -> None:
-    from rasa.core.processor import MessageProcessor
-
     before = MessageProcessor.parse_message
     assert not nlu_offload.install({})
     assert MessageProcessor.parse_message is before
 
 
+# --- only a socket that can be nobody else's is asked -----------------------------------------
+
+
+async def test_a_server_on_a_tcp_port_is_never_asked(plain_serving_agent: Agent) -> None:
+    """Issue 17: a program listening where the understanding server should be answered goodbye."""
+    squatter = UnderstandingServer(intent="goodbye")
+    before = MessageProcessor.parse_message
+    refused = None
+    async with serving("/model/parse", squatter.parse) as url:
+        try:
+            nlu_offload.install({nlu_offload.ENV_URL: url, "FANZHA_API_TOKEN": "secret"})
+        except SystemExit as error:
+            refused = str(error)
+        try:
+            found = await parse(plain_serving_agent, SCAMMED)
+        finally:
+            if nlu_offload._remote is not None:
+                await nlu_offload._remote.close()
+            nlu_offload.uninstall()
+    assert found["intent"]["name"] == "report_scammed"
+    assert squatter.requests == []
+    assert refused is not None and "FANZHA_NLU_URL must be unix:/path/to/socket" in refused and url in refused
+    assert MessageProcessor.parse_message is before
+
+
+@pytest.mark.parametrize("mode", [0o750, 0o705, 0o701, 0o770])
+async def test_a_socket_in_a_folder_others_can_open_is_refused(plain_serving_agent: Agent, folder: Path,
+                                                               server: UnderstandingServer, mode: int) -> None:
+    """Another user could have put a socket there, or connect to ours."""
+    folder.chmod(mode)
+    [found], warnings = await understood_with(plain_serving_agent, server.url)
+    assert found["intent"]["name"] == "greet"  # understood here
+    assert server.requests == []
+    assert warnings == [f"The understanding server at {folder}/nlu.sock refused: {folder} is open to other users "
+                        f"(mode {mode:o}, not 700): understanding messages here for now."]
+
+
+def other_users(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """From now on ``path`` looks as if another user owned it."""
+    real_lstat = os.lstat
+
+    def lstat(name: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        found = real_lstat(name, *args, **kwargs)
+        if os.fspath(name) != str(path):
+            return found
+        fields = list(found[:10])
+        fields[stat.ST_UID] = os.geteuid() + 1
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+
+
+async def test_a_socket_of_another_user_is_refused(plain_serving_agent: Agent, folder: Path,
+                                                   server: UnderstandingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    other_users(monkeypatch, folder / "nlu.sock")
+    [found], warnings = await understood_with(plain_serving_agent, server.url)
+    assert found["intent"]["name"] == "greet"
+    assert server.requests == []
+    assert warnings and f"refused: {folder}/nlu.sock is not a socket of this user" in warnings[0]
+
+
+async def test_a_folder_of_another_user_is_refused(plain_serving_agent: Agent, folder: Path,
+                                                   server: UnderstandingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    other_users(monkeypatch, folder)
+    [found], warnings = await understood_with(plain_serving_agent, server.url)
+    assert found["intent"]["name"] == "greet"
+    assert server.requests == []
+    assert warnings and f"refused: {folder} is not a folder of this user" in warnings[0]
+
+
+@pytest.mark.parametrize("mode, refused", [(0o777, True), (0o775, True), (0o1777, False), (0o755, False)])
+async def test_a_folder_above_that_others_can_change_is_refused(plain_serving_agent: Agent, folder: Path,
+                                                                mode: int, refused: bool) -> None:
+    """Others could rename our folder away and put theirs in its place; not in a sticky one (/tmp)."""
+    above = folder / "a"
+    (above / "nlu").mkdir(parents=True, mode=0o700)
+    above.chmod(mode)
+    stand_in = UnderstandingServer()
+    async with serving_on_socket(above / "nlu" / "nlu.sock", stand_in) as url:
+        [found], warnings = await understood_with(plain_serving_agent, url)
+    if refused:
+        assert found["intent"]["name"] == "greet" and stand_in.requests == []
+        assert warnings and f"refused: {above} can be changed by another user" in warnings[0]
+    else:
+        assert found["intent"]["name"] == "thank" and warnings == []
+
+
+def test_the_understanding_server_will_not_serve_in_a_folder_others_can_open(folder: Path) -> None:
+    folder.chmod(0o755)
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bot.nlu_server", "--model", "models/none",
+                           "--socket", str(folder / "nlu.sock")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2  # scripts/run.sh does not restart it: a restart would not help
+    assert f"{folder} is open to other users (mode 755, not 700)" in done.stderr
+    assert not (folder / "nlu.sock").exists()
+
+
 # --- with the run command: the second server as scripts/run.sh starts it ---------------------
 
 
+class Squatter(threading.Thread):
+    """Issue 17's attack: a local program that takes the understanding server's old port while
+    the assistant loads, collects what is sent to it and answers every text with goodbye."""
+
+    def __init__(self, port: int, run_log: Path) -> None:
+        super().__init__(daemon=True)
+        self.port, self.run_log = port, run_log
+        self.requests: list[str] = []
+        self.listening = threading.Event()
+        self.server: ThreadingHTTPServer | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 120
+        while not (self.run_log.exists() and "Starting fanzha" in self.run_log.read_text(errors="replace")):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        requests = self.requests
+
+        class Answer(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                requests.append(self.path + " " + body.decode(errors="replace"))
+                text = json.loads(body or b"{}").get("text", "")
+                intent = {"name": "goodbye", "confidence": 1.0}
+                self.reply({"text": text, "intent": intent, "entities": [], "intent_ranking": [intent]})
+
+            def do_GET(self) -> None:  # noqa: N802
+                requests.append(self.path)
+                self.reply({"version": "3.6.21"})
+
+            def reply(self, answer: dict[str, Any]) -> None:
+                payload = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Answer)
+        self.listening.set()
+        self.server.serve_forever()
+
+
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
-    running = Assistant(tmp_path_factory.mktemp("nlu"), nlu_process="on")
-    yield running
+def squatted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Assistant, Squatter]]:
+    folder = tmp_path_factory.mktemp("nlu")
+    squatter = Squatter(free_port(), folder / "run.log")
+    squatter.start()
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("FANZHA_NLU_PORT", str(squatter.port))  # the port setting of the run command before
+        running = Assistant(folder, nlu_process="on")
+    yield running, squatter
     running.stop()
+    if squatter.server is not None:
+        squatter.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def assistant(squatted: tuple[Assistant, Squatter]) -> Assistant:
+    return squatted[0]
+
+
+def test_a_program_on_the_old_port_gets_no_message_and_is_not_obeyed(squatted: tuple[Assistant, Squatter]) -> None:
+    assistant, squatter = squatted
+    assert squatter.listening.is_set()  # it took the port during the start, as the attacker did
+    said = texts(assistant.say(SCAMMED))
+    assert "110" in said
+    assert squatter.requests == []
+
+
+def test_the_socket_folder_is_this_users_alone(assistant: Assistant) -> None:
+    _, socket_path = assistant.understanding_server()
+    folder = os.lstat(socket_path.parent)
+    assert stat.S_ISDIR(folder.st_mode) and stat.S_IMODE(folder.st_mode) == 0o700 and folder.st_uid == os.geteuid()
+    assert stat.S_ISSOCK(os.lstat(socket_path).st_mode)
+    rasa_server = Path(f"/proc/{listening_pid(assistant.rasa_port)}/environ").read_bytes().split(b"\0")
+    assert f"FANZHA_NLU_URL=unix:{socket_path}".encode() in rasa_server
 
 
 def summary(found: dict[str, Any]) -> tuple[Any, ...]:
@@ -168,14 +380,15 @@ def summary(found: dict[str, Any]) -> tuple[Any, ...]:
 
 async def test_the_second_server_understands_as_the_rasa_server_would(assistant: Assistant,
                                                                       plain_serving_agent: Agent) -> None:
-    remote = nlu_offload.RemoteUnderstanding(f"http://127.0.0.1:{assistant.nlu_port}", assistant.token)
-    texts = holdout_texts(every=4)
+    _, socket_path = assistant.understanding_server()
+    remote = nlu_offload.RemoteUnderstanding(nlu_offload.socket_path(f"unix:{socket_path}"))
+    said = holdout_texts(every=4)
     try:
-        there = [await remote.parse(text) for text in texts]
+        there = [await remote.parse(text) for text in said]
     finally:
         await remote.close()
     assert all(found is not None for found in there)
-    assert [summary(found) for found in there] == [summary(await parse(plain_serving_agent, text)) for text in texts]
+    assert [summary(found) for found in there] == [summary(await parse(plain_serving_agent, text)) for text in said]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -184,7 +397,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def test_the_rasa_server_asks_the_second_server(assistant: Assistant) -> None:
-    nlu = listening_pid(assistant.nlu_port)
+    nlu, _ = assistant.understanding_server()
     idle = cpu_seconds(nlu)
     time.sleep(2)
     idle = cpu_seconds(nlu) - idle
@@ -192,14 +405,36 @@ def test_the_rasa_server_asks_the_second_server(assistant: Assistant) -> None:
     for _ in range(10):
         assert "96110" in texts(assistant.say("96110是什么电话"))
     assert cpu_seconds(nlu) - busy > idle + 0.03  # ten messages understood there
+    assert "96110是什么电话" not in assistant.log.read_text(errors="replace")  # neither server logs what residents write
 
 
-def test_the_conversation_goes_on_when_the_second_server_stops(assistant: Assistant) -> None:
+def test_the_conversation_goes_on_when_the_second_server_stops_and_it_is_started_again(assistant: Assistant) -> None:
     sender = uuid.uuid4().hex
     assert "110" in texts(assistant.say("我被骗了，网上刷单让我垫付了好几次钱", sender))
-    os.kill(listening_pid(assistant.nlu_port), signal.SIGKILL)
+    killed, _ = assistant.understanding_server()
+    os.kill(killed, signal.SIGKILL)
     time.sleep(0.5)
     assert not assistant.understanding_server_up()
     assert texts(assistant.say("前天晚上八点多", sender))  # the report form's next question
     assert "96110" in texts(assistant.say("96110是什么电话"))
     assert assistant.process.poll() is None  # the run command keeps serving
+    deadline = time.monotonic() + 240  # the run command starts it again; it loads the model anew
+    while not assistant.understanding_server_up():
+        assert time.monotonic() < deadline, assistant.log.read_text()[-3000:]
+        time.sleep(1)
+    restarted, _ = assistant.understanding_server()
+    assert restarted != killed
+    assert "The understanding server stopped (exit status 137); starting it again in 2 s." in assistant.log.read_text()
+    time.sleep(nlu_offload.RETRY_AFTER_S)  # the Rasa server's rest after the outage
+    busy = cpu_seconds(restarted)
+    for _ in range(10):
+        assert "96110" in texts(assistant.say("96110是什么电话"))
+    assert cpu_seconds(restarted) - busy > 0.03  # asked again
+
+
+def test_ctrl_c_stops_the_second_server_and_removes_its_socket_folder(assistant: Assistant) -> None:
+    pid, socket_path = assistant.understanding_server()
+    assistant.stop()
+    assert not socket_path.parent.exists()
+    assert not Path(f"/proc/{pid}").exists()  # stopped, and waited for, before the run command ended
+    assert assistant.understanding_server() is None
