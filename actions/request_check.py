@@ -5,6 +5,11 @@ undecodable bytes end in an HTTP 500 (whose error handler then fails again readi
 A request middleware, attached through rasa_sdk's own plugin hook, checks the call's shape
 first; a call that passes is handled by rasa_sdk unchanged.
 
+A compressed call (Content-Encoding: deflate, what Rasa sends with
+COMPRESS_ACTION_SERVER_REQUEST) is unpacked at most to MAX_CALL_BYTES, the raw size limit: a
+small "deflate bomb" gets 413 after that much, not the memory it would unpack to. Other
+encodings (gzip, …) get 415: rasa_sdk reads only deflate, and Rasa sends nothing else.
+
 A call is the whole tracker, so Rasa never sends the same call twice for two turns; the
 same bytes again are a retry (a proxy, a client that timed out). The retry gets the first
 call's answer and the action does not run again: a report is stored once.
@@ -15,6 +20,7 @@ import asyncio
 import hashlib
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -22,39 +28,53 @@ from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic.signals import Event
 
 from bot.json_body import decode_json
 
+from .caller_check import MAX_CALL_BYTES
+
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
-# A long conversation's tracker is a few MB at most; a compressed body may not unpack beyond this.
-MAX_CALL_BYTES = 32 * 1024 * 1024
 REPLAY_ENTRIES = 1000  # answers kept for retries, newest last
 REPLAY_WAIT_S = 60.0  # a retry waits this long for the first call's answer
 _TRACKER_FIELDS = {"slots": dict, "latest_message": dict, "events": list, "active_loop": dict}
 
 
-def _body(request: Request) -> tuple[bytes | None, str | None]:
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    error: str
+
+
+def _body(request: Request) -> bytes | Refusal:
     body = request.body or b""
-    if request.headers.get("content-encoding") != "deflate":
-        return body, None
+    encoding = request.headers.get("content-encoding", "identity")  # exactly as rasa_sdk compares it
+    if encoding == "identity":
+        return body
+    if encoding != "deflate":
+        return Refusal(415, f"Content-Encoding {encoding!r} is not accepted: send deflate or none")
     unpacker = zlib.decompressobj()
     try:
-        data = unpacker.decompress(body, MAX_CALL_BYTES)
+        # One byte over the limit tells "too big" from "exactly the limit" without unpacking more.
+        data = unpacker.decompress(body, MAX_CALL_BYTES + 1)
     except zlib.error:
-        return None, "the body is not deflate-compressed data"
-    if unpacker.unconsumed_tail:
-        return None, f"the body unpacks to more than {MAX_CALL_BYTES} bytes"
-    return data, None
+        return Refusal(400, "the body is not deflate-compressed data")
+    if len(data) > MAX_CALL_BYTES:
+        return Refusal(413, f"the body unpacks to more than {MAX_CALL_BYTES} bytes")
+    if not unpacker.eof:
+        return Refusal(400, "the deflate-compressed body is cut short")
+    return data
 
 
-def read_call(request: Request) -> tuple[Any, str | None]:
+def read_call(request: Request) -> tuple[Any, Refusal | None]:
     """(the decoded action call, None), or (None, why the request is not one)."""
-    body, problem = _body(request)
-    if problem or body is None:
-        return None, problem
+    body = _body(request)
+    if isinstance(body, Refusal):
+        return None, body
     call, problem = decode_json(body)
-    return (None, problem) if problem else (call, _call_problem(call))
+    problem = problem or _call_problem(call)
+    return (None, Refusal(400, problem)) if problem else (call, None)
 
 
 def _call_problem(call: Any) -> str | None:
@@ -83,11 +103,11 @@ class Replies:
         self.calls: OrderedDict[str, "asyncio.Future[bytes]"] = OrderedDict()
 
     async def check(self, request: Request) -> HTTPResponse | None:
-        if request.method != "POST" or request.path != "/webhook":
+        if request.method != "POST" or request.path != "/webhook" or getattr(request.ctx, "failed", False):
             return None
-        call, problem = read_call(request)
-        if problem:
-            return response.json({"error": problem}, status=400)
+        call, refusal = read_call(request)
+        if refusal:
+            return response.json({"error": refusal.error}, status=refusal.status)
         if request.headers.get("content-encoding") != "deflate":
             request.parsed_json = call  # rasa_sdk reads the call checked here, not a second parse
         key = hashlib.sha256(request.body or b"").hexdigest()
@@ -114,12 +134,20 @@ class Replies:
             future.exception()  # retrieved: nobody may be waiting
 
 
+async def _mark_failed(request: Request | None, **_: Any) -> None:
+    """Sanic runs the request middleware again before it answers an error (a caller refused, a
+    body over the limit and never read, a handler that raised): those stay the error's answer."""
+    if request is not None:
+        request.ctx.failed = True
+
+
 class RequestCheck:
     @hookimpl
     def attach_sanic_app_extensions(self, app: Sanic) -> None:
         replies = Replies()
         app.register_middleware(replies.check, "request")
         app.register_middleware(replies.keep, "response")
+        app.signal(Event.HTTP_LIFECYCLE_EXCEPTION.value)(_mark_failed)
 
 
 def install() -> None:

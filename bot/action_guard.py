@@ -9,6 +9,9 @@ After a failure, calls fail at once for ``RETRY_AFTER_S`` seconds instead of eac
 for the limit again; the first call after that tries the action server again, so the
 conversation goes on normally as soon as it is back. The safe answer is sent once per turn.
 
+Every call shows the action server the shared secret FANZHA_ACTION_TOKEN in a header
+(bot/action_token.py; the action server runs nothing without it, actions/caller_check.py).
+
 The action server's answer is still checked against Rasa's schema, with validators built at
 start: Rasa's own check first validates the schema itself, on every call, which took a fifth of
 the Rasa server's time in a turn that runs a custom action. Each event is checked against the
@@ -30,6 +33,8 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionBotResponse, ActionExecutionRejection, RemoteAction
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.exceptions import RasaException
+
+from bot.action_token import ENV_ACTION_TOKEN, HEADER, action_token, header_value
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +75,7 @@ class _Breaker:
 
 _breaker = _Breaker()
 _limit_s = DEFAULT_TIMEOUT_S  # FANZHA_ACTION_TIMEOUT, read by install()
+_caller_headers: dict[str, str] = {}  # the secret's header (FANZHA_ACTION_TOKEN), read by install()
 _unguarded_run = RemoteAction.run
 
 
@@ -91,6 +97,8 @@ def _reason(error: Exception) -> str:
 
 
 async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list:
+    if self.action_endpoint is not None:
+        self.action_endpoint.headers.update(_caller_headers)  # Rasa sends the endpoint's headers
     try:
         if _breaker.open():
             raise RasaException("the action server failed a moment ago")
@@ -149,7 +157,12 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
 
 def install() -> None:
     """Guard every custom action call in this process (idempotent)."""
-    global _limit_s
+    global _limit_s, _caller_headers
     _limit_s = action_timeout()  # read once: a bad setting stops the server at start
+    token = action_token()
+    if not token:
+        logger.warning("%s is not set: the action server refuses every custom action, and residents get %s.",
+                       ENV_ACTION_TOKEN, UNAVAILABLE_RESPONSE)
+    _caller_headers = {HEADER: header_value(token)} if token else {}
     RemoteAction.run = _guarded_run  # type: ignore[method-assign]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
