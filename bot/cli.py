@@ -125,6 +125,9 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     from bot.purge_cli import add_purge_command
 
     add_purge_command(commands)
+    from bot.erase_cli import add_erase_command
+
+    add_erase_command(commands)
 
     from bot.outreach_cli import add_demo_commands
 

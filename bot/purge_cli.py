@@ -36,7 +36,7 @@ def default_days(env: Mapping[str, str] = os.environ) -> int:
     return retention_days(raw, ENV_RETENTION_DAYS) if raw else DEFAULT_RETENTION_DAYS
 
 
-def _report_database_missing(env: Mapping[str, str] = os.environ) -> bool:
+def report_database_missing(env: Mapping[str, str] = os.environ) -> bool:
     # No report was ever stored here: nothing to purge, and nothing to create.
     return not env.get(ENV_DATABASE_URL) and not DEFAULT_DATABASE.exists()
 
@@ -61,7 +61,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     except RetentionError as error:
         print(f"fanzha purge: {error}", file=sys.stderr)
         status = 1
-    if _report_database_missing():
+    if report_database_missing():
         print(f"reports: no report database at {DEFAULT_DATABASE}, nothing to erase")
         return status
     with ReportStore(create=False) as store:

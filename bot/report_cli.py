@@ -112,10 +112,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    """Erase the report and every copy of its answers: the conversation's events in the tracker
+    store, its handoff tickets and call-back requests. The conversation's other reports stay."""
+    from bot.erase_cli import erase_everywhere
+
     with _open_store() as store:
-        reference = store.get_report(args.reference).reference
-        store.delete_report(reference)
-    print(f"deleted {reference}")
+        report = store.get_report(args.reference)
+        same_conversation = store.reports_for_sender(report.sender) if report.sender is not None else []
+        others = [other.reference for other in same_conversation if other.reference != report.reference]
+        status, _ = erase_everywhere(store, report.sender, only_report=report.reference, command="fanzha report delete")
+    if status:
+        print(f"fanzha report delete: {report.reference} was not deleted", file=sys.stderr)
+        return status
+    print(f"deleted {report.reference}")
+    if others:
+        print(f"kept {len(others)} other report(s) of the same conversation: {', '.join(others)}")
     return 0
 
 
@@ -144,6 +155,10 @@ def add_report_commands(commands: Any) -> None:
     export.add_argument("--since", type=_day, required=True, help="first day (Beijing time), YYYY-MM-DD")
     export.add_argument("--out", help="CSV file to create (owner-only); default: standard output")
     export.set_defaults(func=guarded(cmd_export, "report"))
-    delete = sub.add_parser("delete", help="erase a report for good (the resident's right to erasure)")
+    delete = sub.add_parser(
+        "delete",
+        help="erase a report for good, with the conversation it came from and its tickets and call-backs "
+        "(the conversation's other reports stay; fanzha erase --reference erases them too)",
+    )
     delete.add_argument("reference", help="reference number")
     delete.set_defaults(func=guarded(cmd_delete, "report"))

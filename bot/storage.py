@@ -8,9 +8,11 @@ phone, WeChat/QQ ids, the story …), the sender id, a call-back's phone number 
 clear: the reference number, channel, scam type, risk, status and times, which the duty officer
 sorts and counts by. Senders are found by a keyed hash, never by the id in clear.
 
-The key: ``FANZHA_REPORT_KEY``, or the key file ``data/report.key``, created (owner-only) with a
-new database. A key that does not open an existing database stops the start with a clear error,
-before anything is written with the wrong key.
+The key: ``FANZHA_REPORT_KEY``, or the key file ``keys/report.key``, created (owner-only, in an
+owner-only folder) with a new database. It is kept apart from ``data/`` so that a copy of the
+data (a backup, a volume snapshot) holds no key; a ``data/report.key`` of an older version is
+moved there on first use. A key that does not open an existing database stops the start with a
+clear error, before anything is written with the wrong key.
 
 Everything passes knowledge.privacy.mask_sensitive first: no verification code, PIN, password,
 CVV, ID number or own card number is ever stored (the receiving account is kept on purpose).
@@ -45,6 +47,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    false,
     func,
     insert,
     select,
@@ -62,7 +65,9 @@ log = logging.getLogger(__name__)
 
 DATA_DIR = Path("data")
 DEFAULT_DATABASE = DATA_DIR / "fanzha.db"
-DEFAULT_KEY_FILE = DATA_DIR / "report.key"
+KEYS_DIR = Path("keys")
+DEFAULT_KEY_FILE = KEYS_DIR / "report.key"
+LEGACY_KEY_FILE = DATA_DIR / "report.key"  # where versions before issue #17 kept it
 ENV_DATABASE_URL = "FANZHA_DATABASE_URL"
 ENV_REPORT_KEY = "FANZHA_REPORT_KEY"
 # Reference numbers and export dates follow the residents' calendar.
@@ -173,20 +178,58 @@ def _migration_2(conn: Connection) -> None:
     _handoff_tables(MetaData()).create_all(conn)
 
 
+def _console_sessions(metadata: MetaData) -> MetaData:
+    """Added in version 3: the agent console's open sessions (bot/console_auth.py). Kept here,
+    not in one server's memory, so that a logout or a new password ends a session on every
+    replica and a restart does not bring it back."""
+    Table(
+        "console_sessions",
+        metadata,
+        Column("sid_hash", String(64), primary_key=True),  # SHA-256 of the session id: only the cookie holds the id
+        Column("agent", String(64), nullable=False, index=True),
+        Column("expires_at", DateTime, nullable=False, index=True),  # UTC; expired rows are deleted at logins
+    )
+    return metadata
+
+
+def _migration_3(conn: Connection) -> None:
+    _console_sessions(MetaData()).create_all(conn)
+
+
+def _daily_counts(metadata: MetaData) -> MetaData:
+    """Added in version 4: how many call-backs and SMS each client and each number asked for on
+    a day, and how many were refused (bot/daily_limits.py). Shared here so that every replica
+    counts the same; the names hold keyed hashes, never a number or an address."""
+    Table(
+        "daily_counts",
+        metadata,
+        Column("day", String(10), primary_key=True),  # Beijing date, YYYY-MM-DD
+        Column("name", String(100), primary_key=True),  # e.g. "sms:number:<hash>", "refused:callback"
+        Column("times", Integer, nullable=False),
+    )
+    return metadata
+
+
+def _migration_4(conn: Connection) -> None:
+    _daily_counts(MetaData()).create_all(conn)
+
+
 # Forward migrations, in order: migration i brings the schema to version i. A new one appends a
 # function (ALTER/CREATE through ``conn``) and updates the current tables below to match.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 
 _version_metadata = MetaData()
 schema_version = Table("schema_version", _version_metadata, Column("version", Integer, nullable=False))
 
 # The current schema, used by the queries.
-metadata = _handoff_tables(_schema_v1(MetaData()))
+metadata = _daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData()))))
 reports_table = metadata.tables["reports"]
 callbacks_table = metadata.tables["callback_requests"]
 settings_table = metadata.tables["store_settings"]
 agents_table = metadata.tables["agents"]
 tickets_table = metadata.tables["handoff_tickets"]
+console_sessions_table = metadata.tables["console_sessions"]
+daily_counts_table = metadata.tables["daily_counts"]
 
 
 def schema_version_of(engine: Engine) -> int:
@@ -231,24 +274,65 @@ def _valid_key(raw: str | bytes, where: str) -> bytes:
     return key
 
 
-def _write_new_key(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+def _install_key(path: Path, key: bytes) -> bool:
+    """Put ``key`` at ``path`` (owner-only file in an owner-only folder), whole or not at all, unless
+    a key is there already: False then (another process made or moved one a moment ago)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it a moment ago
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(key.strip() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(partial, path)  # atomic, and never replaces a key: a reader sees all of it or nothing
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise ReportKeyError(f"cannot write the report key {path}: {error.strerror}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
+
+
+def _write_new_key(path: Path) -> bytes:
+    key = Fernet.generate_key()
+    if not _install_key(path, key):
         return load_key(path, create=False)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(key + b"\n")
     log.warning("created a new report key in %s: keep a copy in a safe place, without it the reports cannot be read", path)
     return key
+
+
+def _move_legacy_key(path: Path) -> None:
+    """Move the key an older version kept in data/ to ``path``. Never a second key for existing
+    reports: the old file goes only once ``path`` holds the very same key."""
+    try:
+        old = LEGACY_KEY_FILE.read_bytes().strip()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ReportKeyError(f"cannot read the report key {LEGACY_KEY_FILE} to move it to {path}: {error.strerror}") from None
+    moved = not path.exists() and _install_key(path, _valid_key(old, str(LEGACY_KEY_FILE)))
+    try:
+        same = path.read_bytes().strip() == old
+    except OSError:
+        same = False
+    if not same:
+        log.warning("%s and %s hold different keys; %s is used, %s left alone", path, LEGACY_KEY_FILE, path, LEGACY_KEY_FILE)
+        return
+    LEGACY_KEY_FILE.unlink(missing_ok=True)
+    if moved:
+        log.warning("moved the report key from %s to %s, out of the data folder: back the two folders up separately",
+                    LEGACY_KEY_FILE, path)
 
 
 def load_key(key_file: Path = DEFAULT_KEY_FILE, create: bool = False, env: Mapping[str, str] = os.environ) -> bytes:
     """The report key from FANZHA_REPORT_KEY, else from ``key_file``; a new key file only if ``create``."""
     if env.get(ENV_REPORT_KEY):
         return _valid_key(env[ENV_REPORT_KEY], ENV_REPORT_KEY)
+    if key_file == DEFAULT_KEY_FILE:
+        _move_legacy_key(key_file)
     try:
         raw = key_file.read_bytes()
     except FileNotFoundError:
@@ -348,6 +432,17 @@ def _plain(text: str | None, what: str, limit: int = 64) -> str | None:
     if not isinstance(text, str) or len(text) > limit:
         raise StorageError(f"{what} must be a text of at most {limit} characters")
     return text
+
+
+def empty_write_ahead_log(engine: Engine) -> bool:
+    """After an erase: copy SQLite's write-ahead log back into the database and empty it, so the
+    erased rows do not stay readable in the ``-wal`` file while the servers keep it open.
+    False when a reader held the log past the busy timeout (it is then left as it was)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as conn:
+        busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+    return not busy
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -552,11 +647,11 @@ class ReportStore:
         self._empty_write_ahead_log()
 
     def _empty_write_ahead_log(self) -> None:
-        """After an erase: copy SQLite's write-ahead log back and empty it, so the erased rows
-        are not left readable in fanzha.db-wal while the server runs."""
-        if self.engine.dialect.name == "sqlite":
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if not empty_write_ahead_log(self.engine):
+            raise StorageError(
+                f"erased, but a long read kept the erased rows in the write-ahead log of {self.url}; "
+                "run the command again to empty it"
+            )
 
     def reports_since(self, since: date) -> list[StoredReport]:
         """Reports created on or after ``since`` (a Beijing-time calendar day), oldest first."""
@@ -625,14 +720,28 @@ class ReportStore:
         opened) before ``cutoff``; with ``dry_run`` only count them. Used by ``fanzha purge``."""
         before = _utc(cutoff).replace(tzinfo=None)
         ticket_time = func.coalesce(tickets_table.c.closed_at, tickets_table.c.created_at)
-        conditions = (
-            (reports_table, reports_table.c.updated_at < before),
-            (callbacks_table, callbacks_table.c.created_at < before),
-            (tickets_table, ticket_time < before),
+        return self._erase(
+            reports_table.c.updated_at < before,
+            callbacks_table.c.created_at < before,
+            ticket_time < before,
+            dry_run,
         )
+
+    def erase_conversation(self, sender: str | None, only_report: str | None = None, dry_run: bool = False) -> "PurgeCounts":
+        """Erase what this database keeps of one conversation (the resident's right to erasure):
+        its call-back requests, its handoff tickets (their details copy the report's answers and
+        the last turns) and its reports, only ``only_report`` if given. ``dry_run``: count only."""
+        def mine(table: Table) -> Any:
+            # A report stored without a sender has no conversation: its NULL must match nothing.
+            return false() if sender is None else table.c.sender_hash == self._cipher.lookup_hash(sender)
+
+        reports = reports_table.c.reference == normalize_reference(only_report) if only_report else mine(reports_table)
+        return self._erase(reports, mine(callbacks_table), mine(tickets_table), dry_run)
+
+    def _erase(self, reports: Any, callbacks: Any, tickets: Any, dry_run: bool) -> "PurgeCounts":
         counts: list[int] = []
         with self.engine.begin() as conn:
-            for table, condition in conditions:
+            for table, condition in ((reports_table, reports), (callbacks_table, callbacks), (tickets_table, tickets)):
                 if dry_run:
                     counts.append(conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one())
                 else:

@@ -22,6 +22,7 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(ENV_DATABASE_URL, raising=False)
     monkeypatch.delenv(ENV_REPORT_KEY, raising=False)
+    monkeypatch.delenv("FANZHA_ENDPOINTS", raising=False)
     return tmp_path
 
 
@@ -133,3 +134,58 @@ def test_the_installed_command_runs_report_subcommands(workdir):
     assert shown.returncode == 0 and reference in shown.stdout
     missing = subprocess.run([str(fanzha), "report", "show", "FZ-20261122-7K3Q"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "no report with this reference number" in missing.stderr
+
+
+def test_delete_also_erases_every_copy_of_the_answers_but_not_the_conversations_other_reports(workdir, capsys):
+    """The answers are also in the conversation's tracker events, the ticket's details and the
+    call-back request: a deleted report must leave no copy of them."""
+    import asyncio
+    import sqlite3
+
+    from rasa.shared.core.domain import Domain
+
+    from bot.handoff import TicketStore
+    from bot.tracker_store import WALSQLTrackerStore
+    from tests.test_erase import ENDPOINTS, MARK, NEIGHBOUR, RESIDENT, SAID, conversation
+
+    (workdir / "data").mkdir()
+    (workdir / "endpoints.yml").write_text(ENDPOINTS, encoding="utf-8")
+    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="data/tracker.db")  # the running server's
+    store = ReportStore()
+    try:
+        references = {}
+        for sender in (RESIDENT, NEIGHBOUR):
+            asyncio.run(tracker_store.save(conversation(sender)))
+            answers = {"receiving_name": SAID[sender]}
+            references[sender] = [store.save_report(answers, channel="socketio", sender=sender, status=status).reference
+                                  for status in ("abandoned", "finished")]
+            store.request_callback(sender=sender, channel="voice", reason=f"no-answer: {SAID[sender]}")
+            TicketStore(store).open_ticket(sender=sender, channel="socketio", reason="request", report=answers)
+        abandoned, finished = references[RESIDENT]
+        assert main(["report", "delete", abandoned]) == 0
+        out = capsys.readouterr().out
+        assert "conversation: erased 1 (4 events)" in out
+        assert "reports: erased 1; call-back requests: 1; handoff tickets: 1" in out
+        assert f"deleted {abandoned}" in out and f"kept 1 other report(s) of the same conversation: {finished}" in out
+        assert [r.reference for r in store.reports_for_sender(RESIDENT)] == [finished]
+        assert not store.callbacks_for_sender(RESIDENT) and TicketStore(store).active_for(RESIDENT) is None
+        with sqlite3.connect("data/tracker.db") as conn:
+            assert {row[0] for row in conn.execute("SELECT DISTINCT sender_id FROM events")} == {NEIGHBOUR}
+        tracker_files = Path("data/tracker.db").read_bytes() + Path("data/tracker.db-wal").read_bytes()
+        assert MARK[RESIDENT].encode() not in tracker_files and MARK[NEIGHBOUR].encode() in tracker_files
+        assert len(store.reports_for_sender(NEIGHBOUR)) == 2 and store.callbacks_for_sender(NEIGHBOUR)
+    finally:
+        tracker_store.engine.dispose()
+        store.close()
+
+
+def test_delete_keeps_the_report_when_the_conversation_cannot_be_erased(workdir, capsys):
+    store = ReportStore()
+    try:
+        reference = store.save_report({"amount": "5万"}, channel="rest", sender="resident-1").reference
+    finally:
+        store.close()
+    assert main(["report", "delete", reference]) == 1  # no endpoints file in this folder: no tracker store
+    err = capsys.readouterr().err
+    assert "no endpoints file at endpoints.yml" in err and f"{reference} was not deleted" in err
+    assert main(["report", "show", reference]) == 0
