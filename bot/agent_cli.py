@@ -47,7 +47,7 @@ def cmd_passwd(args: argparse.Namespace) -> int:
         tickets.set_password(args.name, password)
     finally:
         tickets.store.close()
-    print(f"password of {args.name} changed")
+    print(f"password of {args.name} changed; their console sessions are ended on every server")
     return 0
 
 
@@ -57,7 +57,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
         tickets.disable_agent(args.name)
     finally:
         tickets.store.close()
-    print(f"agent {args.name} can no longer log in")
+    print(f"agent {args.name} can no longer log in; their console sessions are ended on every server")
     return 0
 
 
@@ -77,7 +77,7 @@ def add_agent_commands(commands: Any) -> None:
     sub = agent.add_subparsers(dest="agent_command", required=True)
     for name, handler, helptext in (
         ("add", cmd_add, "add an agent (asks for the password)"),
-        ("passwd", cmd_passwd, "set a new password (and enable the agent again)"),
+        ("passwd", cmd_passwd, "set a new password (and enable the agent again); ends the agent's console sessions"),
     ):
         command = sub.add_parser(name, help=helptext)
         command.add_argument("name", help="login name: 2-32 letters, digits, '.', '_' or '-'")

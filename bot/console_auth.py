@@ -4,7 +4,11 @@ The cookie holds the agent's name, a random session id and an expiry, signed wit
 under the console key (``FANZHA_CONSOLE_SECRET``, or ``data/console.key`` created owner-only).
 The agent is only ever taken from a valid cookie, never from a request's body. Every POST must
 carry the session's CSRF token (an HMAC of the session id) in ``X-CSRF-Token``; the cookie is
-HttpOnly and SameSite=Strict as well. Logging out revokes the session id in this process.
+HttpOnly and SameSite=Strict as well (and Secure when the console is reached over HTTPS).
+
+A valid signature is not enough: the session must also be open in the shared database
+(``TicketStore.open_session``). A logout ends it, a new password (``fanzha agent passwd``) or
+``fanzha agent disable`` ends all of that agent's, on every replica and across restarts.
 """
 from __future__ import annotations
 
@@ -73,7 +77,6 @@ class Sessions:
         self._csrf_key = hmac.new(secret, b"fanzha console csrf", hashlib.sha256).digest()
         self._clock = clock
         self.lifetime = lifetime
-        self._revoked: dict[str, float] = {}
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
@@ -84,7 +87,7 @@ class Sessions:
         return session, f"{payload}.{self._sign(payload)}"
 
     def read(self, cookie: str | None) -> Session | None:
-        """The session in a cookie, or None when it is missing, forged, expired or revoked."""
+        """The session in a cookie, or None when it is missing, forged or expired."""
         # Only ASCII can be a cookie this class issued (and hmac compares ASCII strings only).
         if not cookie or not cookie.isascii() or cookie.count(".") != 1:
             return None
@@ -96,14 +99,9 @@ class Sessions:
             session = Session(str(data["a"]), str(data["s"]), float(data["e"]))
         except (ValueError, KeyError, TypeError):
             return None
-        if session.expires < self._clock() or session.sid in self._revoked:
+        if session.expires < self._clock():
             return None
         return session
-
-    def revoke(self, session: Session) -> None:
-        now = self._clock()
-        self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
-        self._revoked[session.sid] = session.expires
 
     def csrf_token(self, session: Session) -> str:
         return _b64(hmac.new(self._csrf_key, session.sid.encode("ascii"), hashlib.sha256).digest())

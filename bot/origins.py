@@ -3,22 +3,34 @@
 ``FANZHA_WIDGET_ORIGINS``: the origins of the sites that embed the web widget and talk to the
 server from their own pages, separated by spaces or commas, e.g.
 ``https://www.example.gov.cn https://fanzha.example.org``. Default: none, so only pages the
-server serves itself (``/chat``, the widget's frame) may call it. scripts/run.sh passes them to
-Rasa's ``--cors``; the socket.io channel refuses connections from any other origin (browsers
-do not apply CORS to WebSockets, so the server has to check).
+server serves itself (``/chat``, the widget's frame) may call it. The socket.io channel refuses
+connections from any other origin (browsers do not apply CORS to WebSockets, so the server has
+to check) and REST refuses their posts.
 
-``python -m bot.origins`` prints the origins one a line for scripts/run.sh; a malformed
-setting is an error (exit 2) that names it.
+CORS headers go to these origins on the widget's routes only, never with credentials: the REST
+webhook here (:func:`configure_widget_cors`, which replaces Rasa's ``--cors``) and socket.io in
+its channel. Rasa's ``--cors`` sent them on every route, the HTTP API and ``/console`` included,
+with ``Access-Control-Allow-Credentials``: a script on a widget site of the same registrable
+domain (www.example.gov.cn beside fanzha.example.gov.cn, where SameSite lets the cookie through)
+could have read the console as a logged-in agent.
+
+``python -m bot.origins`` prints the origins one a line (scripts/run.sh runs it to check the
+setting before starting anything); a malformed setting is an error (exit 2) that names it.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 from typing import Any, Mapping
 
+logger = logging.getLogger(__name__)
+
 ENV_WIDGET_ORIGINS = "FANZHA_WIDGET_ORIGINS"
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(?::\d{1,5})?$")
+# The routes a widget site's own scripts call besides socket.io (CORS in its channel).
+WIDGET_ROUTES = r"/webhooks/rest/.*"
 
 
 class OriginsError(ValueError):
@@ -59,6 +71,26 @@ def origin_allowed(origin: str | None, environ: Mapping[str, Any], allowed: tupl
         return True
     origin = origin.lower()
     return origin in allowed or origin in _own_origins(environ)
+
+
+def configure_widget_cors(app: Any, cors_origins: Any = None) -> None:
+    """In place of Rasa's ``configure_cors`` (the same signature): the widget origins get CORS
+    headers on WIDGET_ROUTES only, without credentials; every other route gets none."""
+    from sanic_cors import CORS
+
+    if cors_origins:
+        logger.warning("--cors is ignored: the origins come from %s (bot/origins.py)", ENV_WIDGET_ORIGINS)
+    origins = widget_origins()
+    if origins:
+        CORS(app, resources={WIDGET_ROUTES: {"origins": list(origins)}}, methods=["GET", "POST"], max_age=600,
+             supports_credentials=False, automatic_options=True)
+
+
+def install() -> None:
+    """Rasa's server (rasa.server.create_app and rasa.core.run) calls configure_widget_cors."""
+    import rasa.server
+
+    rasa.server.configure_cors = configure_widget_cors
 
 
 def main() -> int:

@@ -56,7 +56,7 @@ class Agents:
         self.checked += 1
         return name == "duty" and password == "right-password"
 
-    def agent_active(self, name: str) -> bool:
+    def session_open(self, sid: str, agent: str) -> bool:
         return True
 
 

@@ -1,6 +1,7 @@
-"""Which web sites may talk to the assistant: FANZHA_WIDGET_ORIGINS, the socket.io origin check
-and the run command's handling of the setting. The real server's CORS headers are checked in
-tests/test_log_privacy.py, which starts it."""
+"""Which web sites may talk to the assistant: FANZHA_WIDGET_ORIGINS, the socket.io origin check,
+the CORS headers (widget origins only, on the REST webhook and socket.io only, never with
+credentials: not on /console or the HTTP API) and the run command's handling of the setting.
+The real server's CORS headers on REST are also checked in tests/test_log_privacy.py."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,16 @@ import subprocess
 import uuid
 
 import pytest
+import rasa.server
+from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
+from bot import origins
+from bot.channels.console import AgentConsoleChannel
+from bot.channels.rest import RestChannel
 from bot.channels.socketio import SocketIOChannel
+from bot.channels.web import WebPagesChannel
+from bot.console_auth import Sessions
 from bot.origins import OriginsError, origin_allowed, widget_origins
 from tests.conftest import ROOT
 
@@ -42,18 +50,22 @@ def test_the_servers_own_origin_and_non_browsers_are_always_allowed():
     assert origin_allowed("https://fanzha.example.org", behind_proxy, ())
 
 
-async def socketio_connect(app: Sanic, origin: str | None) -> str:
-    """Engine.io handshake and socket.io CONNECT over long-polling; the server's answer packet."""
+async def socketio_connect(app: Sanic, origin: str | None) -> tuple[str, dict[str, str]]:
+    """Engine.io handshake and socket.io CONNECT over long-polling: the server's answer packet
+    ("" when engine.io refused the origin outright) and the handshake's CORS headers."""
     headers = {"Host": OWN_HOST, **({"Origin": origin} if origin else {})}
     query = {"EIO": "4", "transport": "polling"}
     _, opened = await app.asgi_client.get("/socket.io/", params=query, headers=headers)
+    cors = {k.lower(): v for k, v in opened.headers.items() if k.lower().startswith("access-control-")}
+    if opened.status == 400 and "not an accepted origin" in opened.text:
+        return "", cors
     assert opened.status == 200, opened.text
     sid = json.loads(opened.text[1:])["sid"]
     query["sid"] = sid
     _, sent = await app.asgi_client.post("/socket.io/", params=query, content="40", headers=headers)
     assert sent.status == 200, sent.text
     _, answer = await app.asgi_client.get("/socket.io/", params=query, headers=headers)
-    return answer.text
+    return answer.text, cors
 
 
 @pytest.mark.parametrize(
@@ -77,9 +89,11 @@ async def test_socketio_accepts_only_its_own_and_the_configured_origins(monkeypa
 
     app = Sanic(f"socketio_{uuid.uuid4().hex}")
     app.blueprint(SocketIOChannel().blueprint(rasa))
-    answer = await socketio_connect(app, origin)
+    answer, cors = await socketio_connect(app, origin)
     assert answer.startswith("40") is connects, answer
-    assert answer.startswith("44") is not connects
+    # Long-polling is plain XHR: a widget site's script may read the answers, never with credentials.
+    assert cors.get("access-control-allow-origin") == (origin if connects else None)
+    assert "access-control-allow-credentials" not in cors
 
 
 def test_the_run_command_refuses_a_malformed_setting_before_starting_anything(tmp_path):
@@ -95,3 +109,57 @@ def test_the_run_command_refuses_a_malformed_setting_before_starting_anything(tm
     assert done.returncode == 2
     assert "FANZHA_WIDGET_ORIGINS: '*' is not an origin" in done.stderr
     assert "Starting fanzha" not in done.stdout
+
+
+class StandInAgent:
+    """Rasa's Agent as the channels call it: answers every message with one text."""
+
+    async def handle_message(self, message: UserMessage) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "好的")
+
+
+def rasa_app(monkeypatch: pytest.MonkeyPatch, cors_argument: list[str] | None) -> Sanic:
+    """The Rasa server as `python -m bot.rasa_server run --enable-api [--cors …]` builds it."""
+    monkeypatch.setattr(rasa.server, "configure_cors", rasa.server.configure_cors)  # Rasa's own again after the test
+    origins.install()
+    app = rasa.server.create_app(cors_origins=cors_argument, auth_token="api-token")
+    app.ctx.agent = StandInAgent()
+    channels = [RestChannel(), SocketIOChannel(), WebPagesChannel(), AgentConsoleChannel(sessions=Sessions(b"k" * 40))]
+    register(channels, app, route="/webhooks/")
+    return app
+
+
+def cors_headers(response) -> dict[str, str]:
+    return {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+
+
+@pytest.mark.parametrize("cors_argument", [None, [WIDGET]], ids=["setting", "setting and --cors"])
+async def test_cors_only_for_the_widget_routes_and_never_with_credentials(monkeypatch, cors_argument):
+    monkeypatch.setenv("FANZHA_WIDGET_ORIGINS", WIDGET)
+    app = rasa_app(monkeypatch, cors_argument)
+    preflight = {"origin": WIDGET, "access-control-request-method": "POST", "access-control-request-headers": "content-type"}
+
+    # The console and the HTTP API: no CORS at all, so a widget site's script cannot read them.
+    for method, path in (("get", "/console/api/me"), ("options", "/console/api/me"), ("options", "/console/api/login"),
+                         ("get", "/status"), ("options", "/model/parse"), ("options", "/conversations/x/tracker/events")):
+        _, response = await getattr(app.asgi_client, method)(path, headers=preflight)
+        assert cors_headers(response) == {}, (method, path, response.headers)
+
+    # The REST webhook: the widget site may call it, without credentials; no other site may.
+    _, allowed = await app.asgi_client.options("/webhooks/rest/webhook", headers=preflight)
+    assert cors_headers(allowed)["access-control-allow-origin"] == WIDGET
+    _, answered = await app.asgi_client.post("/webhooks/rest/webhook", json={"sender": "w", "message": "你好"}, headers={"origin": WIDGET})
+    assert answered.status == 200 and answered.json == [{"recipient_id": "w", "text": "好的"}]
+    assert cors_headers(answered) == {"access-control-allow-origin": WIDGET}
+    for response in (allowed, answered):
+        assert "access-control-allow-credentials" not in cors_headers(response)
+    _, foreign = await app.asgi_client.options("/webhooks/rest/webhook", headers={**preflight, "origin": FOREIGN})
+    assert cors_headers(foreign) == {}
+
+
+async def test_without_widget_origins_no_route_sends_cors_headers(monkeypatch):
+    monkeypatch.delenv("FANZHA_WIDGET_ORIGINS", raising=False)
+    app = rasa_app(monkeypatch, None)
+    for path in ("/webhooks/rest/webhook", "/console/api/login", "/model/parse"):
+        _, response = await app.asgi_client.options(path, headers={"origin": WIDGET, "access-control-request-method": "POST"})
+        assert cors_headers(response) == {}, path
