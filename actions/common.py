@@ -7,6 +7,7 @@ from typing import Iterable
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.daily_limits import DailyCaps, DailyLimiter
 from bot.report_queue import ReportQueue, Retrier
 from bot.storage import ReportStore
 from knowledge.checker import Checker
@@ -42,6 +43,23 @@ def report_queue() -> ReportQueue:
 @lru_cache(maxsize=1)
 def report_retrier() -> Retrier:
     return Retrier(report_queue(), report_store)
+
+
+def daily_limiter() -> DailyLimiter:
+    """Today's caps on call-backs and SMS, counted in the report database (shared by replicas)."""
+    return DailyLimiter(report_store(), DailyCaps.from_env())
+
+
+DailyCaps.from_env()  # a malformed FANZHA_DAILY_PER_*: the action server stops at start with the reason
+
+
+def client_of(tracker: Tracker) -> str:
+    """Whom the daily caps count a request against: the channel's key for the client's address
+    (REST, web chat: bot/channels/client_address.py), else the sender (a WeChat openid)."""
+    metadata = tracker.latest_message.get("metadata")
+    notes = metadata.get("fanzha") if isinstance(metadata, dict) else None
+    client = notes.get("client") if isinstance(notes, dict) else None
+    return f"address:{client}" if isinstance(client, str) and client else f"sender:{tracker.sender_id}"
 
 
 def on_voice(tracker: Tracker) -> bool:

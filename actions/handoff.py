@@ -6,11 +6,15 @@ by two fallbacks in a row (actions/fallback.py) and by money moving now at high 
 
 - Phone line: the bot gives 96110/110 and the handoff payload; the voice channel dials the duty
   desk (and records a call-back when nobody answers). No ticket, no pause.
-- Other channels, on duty: a ticket for the agent console (bot/handoff.py) with who, channel,
-  reason, scam type and risk, the report so far and the last turns; the resident is told where
-  they are going, why and what to do meanwhile; the conversation is paused (ConversationPaused)
-  until an agent hands it back or closes it, or nobody claims it in time.
+- Channels an agent's reply reaches (bot.handoff.DESK_CHANNELS: web chat, WeChat), on duty: a
+  ticket for the agent console (bot/handoff.py) with who, channel, reason, scam type and risk,
+  the report so far and the last turns; the resident is told where they are going, why and what
+  to do meanwhile; the conversation is paused (ConversationPaused) until an agent hands it back
+  or closes it, or nobody claims it in time.
+- Other channels (REST): no ticket nobody could answer; 110/96110 and a call-back offer.
 - Outside duty hours, or when the ticket cannot be stored: 110/96110 and a call-back offer.
+
+Call-back requests are capped per day per client and per phone number (bot/daily_limits.py).
 
 Wording: knowledge/handoff.yml and knowledge/contacts.yml.
 """
@@ -26,11 +30,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.handoff import LAST_TURNS, HandoffSettings, TicketStore
+from bot.handoff import DESK_CHANNELS, LAST_TURNS, HandoffSettings, TicketStore
 from bot.storage import StorageError
 from knowledge.handoff import handoff_texts
 
-from .common import contact_line, knowledge, on_voice, report_store
+from .common import client_of, contact_line, daily_limiter, knowledge, on_voice, report_store
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +85,16 @@ def last_turns(tracker: Tracker, count: int = LAST_TURNS) -> list[dict[str, str]
     return turns[-count:]
 
 
-def offer_callback(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-    texts = handoff_texts()
+def official_numbers(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     dispatcher.utter_message(text=contact_line("police_110", tracker))
     dispatcher.utter_message(text=contact_line("antifraud_96110", tracker))
+
+
+def offer_callback(dispatcher: CollectingDispatcher, tracker: Tracker, offer: str | None = None) -> None:
+    texts = handoff_texts()
+    official_numbers(dispatcher, tracker)
     dispatcher.utter_message(
-        text=texts.callback_offer, buttons=[{"title": texts.callback_button, "payload": CALLBACK_PAYLOAD}]
+        text=offer or texts.callback_offer, buttons=[{"title": texts.callback_button, "payload": CALLBACK_PAYLOAD}]
     )
 
 
@@ -122,6 +130,11 @@ class ActionHandoff(Action):
             dispatcher.utter_message(text=texts.off_duty.format(hours=settings().duty_hours.text))
             offer_callback(dispatcher, tracker)
             return events
+        if channel not in DESK_CHANNELS:
+            log.info("handoff: no ticket from %s, where no agent's reply can reach (%s)", channel, reason)
+            dispatcher.utter_message(text=texts.no_desk.format(why=texts.reasons[reason].why))
+            offer_callback(dispatcher, tracker, texts.no_desk_callback)
+            return events
         try:
             ticket = tickets().open_ticket(
                 sender=tracker.sender_id,
@@ -135,8 +148,7 @@ class ActionHandoff(Action):
         except StorageError:
             log.exception("handoff: the ticket could not be stored")
             dispatcher.utter_message(text=texts.no_agent)
-            dispatcher.utter_message(text=contact_line("police_110", tracker))
-            dispatcher.utter_message(text=contact_line("antifraud_96110", tracker))
+            official_numbers(dispatcher, tracker)
             return events
         log.info("handoff: ticket %d opened (%s, %s)", ticket.id, reason, channel)
         dispatcher.utter_message(text=texts.connecting.format(why=texts.reasons[reason].why))
@@ -168,10 +180,16 @@ class ActionRequestCallback(Action):
         texts = handoff_texts()
         reason = tracker.get_slot(REASON_SLOT) if tracker.get_slot(REASON_SLOT) in texts.reasons else "request"
         phone = phone_in(tracker)
+        channel = tracker.get_latest_input_channel() or "unknown"
         try:
+            if not daily_limiter().allow("callback", client=client_of(tracker), number=phone):
+                log.info("handoff: a call-back request over today's limit was refused (%s)", channel)
+                dispatcher.utter_message(text=texts.callback_limited)
+                official_numbers(dispatcher, tracker)
+                return []
             report_store().request_callback(
                 sender=tracker.sender_id,
-                channel=tracker.get_latest_input_channel() or "unknown",
+                channel=channel,
                 reason=f"handoff: {texts.reasons[reason].label}",
                 phone=phone,
             )

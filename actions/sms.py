@@ -1,4 +1,8 @@
-"""Offer the finished report's summary by SMS, and send it to the number the resident gives."""
+"""Offer the finished report's summary by SMS, and send it to the number the resident gives.
+
+At most FANZHA_DAILY_PER_NUMBER texts a day to one number and FANZHA_DAILY_PER_ADDRESS from one
+client (bot/daily_limits.py): past that, the resident is told it was not sent, with the
+reference number and 110, as when Twilio refuses it."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +17,7 @@ from rasa_sdk.types import DomainDict
 from bot.sms import SmsError, TwilioSettings, normalize_phone, send_summary_sms
 from bot.storage import StorageError
 
-from .common import REFERENCE, report_store
+from .common import REFERENCE, client_of, contact_line, daily_limiter, report_store
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,11 @@ class ActionSendSummarySms(Action):
         reference = tracker.get_slot(REFERENCE)
         try:
             number = normalize_phone(found.group(0))
+            if not daily_limiter().allow("sms", client=client_of(tracker), number=number):
+                logger.info("summary SMS over today's limit, not sent")
+                dispatcher.utter_message(response="utter_sms_failed", reference=reference)
+                dispatcher.utter_message(text=contact_line("police_110", tracker))
+                return [SlotSet(OFFERED, False)]
             report = report_store().get_report(reference)
             sent = send_summary_sms(number, report.reference, report.fields, report.scam_type)
         except (SmsError, StorageError) as error:

@@ -5,7 +5,7 @@
 Starts the assistant with the run command (scripts/run.sh via tests.assistant.Assistant: Rasa
 server, action server and, as the run command does on two cores or more, the understanding
 (NLU) server on free ports, SQLite tracker store and reports in a temporary folder)
-unless ``--url`` and ``--token`` name a running one. Each virtual user loops until the run ends:
+unless ``--url`` names a running one (its token in ``FANZHA_API_TOKEN``). Each virtual user loops until the run ends:
 a new sender id, the next conversation of bench/conversations.yml (round-robin over all users),
 each turn sent as soon as the previous one is answered (closed loop), or after a think time
 (``--think-ms``: the mean of an exponentially distributed pause, and a random start within the
@@ -30,9 +30,9 @@ running is left out), sampled every second;
 the window each when it is shorter than three minutes); their CPU use in the measured window, also
 sampled every second, is given as a share of one core (a process near 100% is the bottleneck). A run of two ``--window``s
 or more (default 300 s) is also reported window by window: turns/s, p50, p95, CPU shares and
-the RSS at each window's end. Residents are limited per sender
-(FANZHA_RATE_LIMIT); a virtual user types far faster than a person, so the started assistant runs
-with the limit off. Prints a table; ``--json FILE`` saves the figures.
+the RSS at each window's end. Residents are limited per sender, per address and overall
+(FANZHA_RATE_LIMIT, _ADDRESS, _GLOBAL); a virtual user types far faster than a person and all come
+from one address, so the started assistant runs with the limits off. Prints a table; ``--json FILE`` saves the figures.
 """
 from __future__ import annotations
 
@@ -363,7 +363,7 @@ async def check_server(url: str, token: str) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         async with session.get(f"{url}/status", params={"token": token}) as response:
             if response.status != 200:
-                sys.exit(f"{url}/status answered {response.status}: check --url and --token")
+                sys.exit(f"{url}/status answered {response.status}: check --url and FANZHA_API_TOKEN")
 
 
 async def drive(args: argparse.Namespace, urls: list[str], pids: dict[str, int]) -> dict[str, Any]:
@@ -453,9 +453,10 @@ def main() -> int:
     parser.add_argument("--conversations", type=Path, default=CONVERSATIONS)
     parser.add_argument("--url", help="a running assistant, e.g. http://127.0.0.1:5005; several replicas: "
                         "comma-separated URLs (each user stays with one)")
-    parser.add_argument("--token", help="with --url: its FANZHA_API_TOKEN")
+    # A running assistant's token comes from the environment: a command line is readable by every local user.
+    parser.set_defaults(token=os.environ.get("FANZHA_API_TOKEN"))
     parser.add_argument("--actions-port", type=int, default=5055, help="with --url: the action server's port")
-    parser.add_argument("--nlu-port", type=int, default=5006, help="with --url: the understanding server's port")
+    parser.add_argument("--nlu-pid", type=int, help="with --url: the understanding server's process id (bot.nlu_server)")
     parser.add_argument("--window", type=float, default=300,
                         help="also report each window of this many seconds (when the run has two or more)")
     parser.add_argument("--json", type=Path, help="save the figures here")
@@ -463,8 +464,8 @@ def main() -> int:
     load_conversations(args.conversations)  # a malformed file stops the bench before anything starts
     if args.users < 1 or args.duration <= 0 or args.warmup < 0 or not 0 <= args.socketio_share <= 1:
         parser.error("--users ≥ 1, --duration > 0, --warmup ≥ 0 and 0 ≤ --socketio-share ≤ 1")
-    if bool(args.url) != bool(args.token):
-        parser.error("--url and --token go together")
+    if args.url and not args.token:
+        parser.error("--url needs the running assistant's token in FANZHA_API_TOKEN")
     if args.url:
         args.rate_limit_note = "as set on the server (FANZHA_RATE_LIMIT); limited turns count as errors"
         urls = [url.strip().rstrip("/") for url in args.url.split(",") if url.strip()]
@@ -473,21 +474,26 @@ def main() -> int:
                  for n, address in enumerate(addresses, 1) if address.hostname in ("127.0.0.1", "localhost", "::1")}
         if ports:
             ports["action server"] = args.actions_port
-            ports["NLU server"] = args.nlu_port
-        figures = asyncio.run(drive(args, urls, local_pids(ports)))
+        pids = local_pids(ports)
+        if ports and args.nlu_pid:
+            pids["NLU server"] = args.nlu_pid
+        figures = asyncio.run(drive(args, urls, pids))
     else:
         sys.path.insert(0, str(ROOT))
         from tests.assistant import Assistant
 
-        os.environ["FANZHA_RATE_LIMIT"] = "off"
-        args.rate_limit_note = "off for the started assistant (FANZHA_RATE_LIMIT=off)"
+        from bot.channels.rate_limit import ALL_OFF
+
+        os.environ.update(ALL_OFF)  # every virtual user comes from 127.0.0.1
+        args.rate_limit_note = "off for the started assistant (FANZHA_RATE_LIMIT, _ADDRESS and _GLOBAL off)"
         with tempfile.TemporaryDirectory() as tmp:
             assistant = Assistant(Path(tmp), nlu_process="auto")  # the run command's default
             try:
                 args.token = assistant.token
-                ports = {"Rasa server": assistant.rasa_port, "action server": assistant.actions_port,
-                         "NLU server": assistant.nlu_port}
-                figures = asyncio.run(drive(args, [assistant.url], local_pids(ports)))
+                pids = local_pids({"Rasa server": assistant.rasa_port, "action server": assistant.actions_port})
+                if (understanding_server := assistant.understanding_server()) is not None:
+                    pids["NLU server"] = understanding_server[0]
+                figures = asyncio.run(drive(args, [assistant.url], pids))
             finally:
                 assistant.stop()
     print_table(figures)

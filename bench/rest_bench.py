@@ -9,6 +9,7 @@ turns answered from the domain (greetings, FAQ).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_bench import reference_loop_s  # noqa: E402
+from bot.channels.rate_limit import ALL_OFF  # noqa: E402
 from tests.assistant import Assistant  # noqa: E402
 
 # Each of these is classified check_situation or check_message, so each turn runs the action.
@@ -32,14 +34,16 @@ ACTION_TURNS = [
 DOMAIN_TURNS = ["你好", "96110是什么电话", "谢谢你", "国家反诈中心APP怎么下载"]
 
 
-def rss_mb(port: int) -> float:
-    """Resident memory of the process listening on ``port`` (from /proc)."""
+def rss_mb(port: int | None = None, pid: int | None = None) -> float:
+    """Resident memory of the process ``pid``, or of the one listening on ``port`` (from /proc)."""
     import subprocess
 
-    pid = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True).stdout.split()
-    if not pid:
+    if pid is None and port is not None:
+        found = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True).stdout.split()
+        pid = int(found[0]) if found else None
+    if pid is None:
         return float("nan")
-    status = Path(f"/proc/{pid[0]}/status").read_text()
+    status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
 
 
@@ -52,6 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200)
     args = parser.parse_args()
+    os.environ.update(ALL_OFF)  # hundreds of turns from one address in a minute
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         assistant = Assistant(Path(tmp), nlu_process="auto")  # the run command's default
@@ -60,7 +65,7 @@ def main() -> int:
             print(f"time to ready (run command: Rasa and action servers answer): {assistant.ready_s:.1f} s; "
                   f"understanding (NLU) server up after {nlu_up:.1f} s")
             print(f"memory after start: Rasa server {rss_mb(assistant.rasa_port):.0f} MB, "
-                  f"action server {rss_mb(assistant.actions_port):.0f} MB, NLU server {rss_mb(assistant.nlu_port):.0f} MB")
+                  f"action server {rss_mb(assistant.actions_port):.0f} MB, NLU server {rss_mb(pid=(assistant.understanding_server() or (None,))[0]):.0f} MB")
             for name, turns in (("custom action", ACTION_TURNS), ("domain response", DOMAIN_TURNS)):
                 latencies = []
                 for i in range(args.messages):

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.storage import LOCAL_TZ, ReportStore, StorageError, agents_table, tickets_table
+from bot.storage import LOCAL_TZ, ReportStore, StorageError, agents_table, console_sessions_table, tickets_table
 
 ENV_DUTY_HOURS = "FANZHA_DUTY_HOURS"
 ENV_CLAIM_TIMEOUT = "FANZHA_HANDOFF_CLAIM_TIMEOUT"
@@ -33,6 +33,11 @@ DEFAULT_CLAIM_TIMEOUT = 300.0  # seconds a ticket waits for an agent before the 
 
 WAITING, CLAIMED, RETURNED, CLOSED, UNANSWERED = "waiting", "claimed", "returned", "closed", "unanswered"
 ACTIVE = (WAITING, CLAIMED)  # the bot is paused for these
+# Channels an agent's reply reaches (bot/channels/console_desk.py sends through the channel's
+# output channel): the web chat's socket.io room, WeChat's customer-service messages (with
+# FANZHA_WECHAT_APP_SECRET). REST has no way back to the resident, and the phone line dials the
+# duty desk instead: a ticket from them could never be answered.
+DESK_CHANNELS = frozenset({"socketio", "wechat"})
 LAST_TURNS = 12  # turns of the conversation copied into the ticket
 
 _AGENT_NAME = re.compile(r"^[\w.\-]{2,32}$")
@@ -324,12 +329,14 @@ class TicketStore:
             changed = conn.execute(
                 update(agents_table).where(agents_table.c.name == name).values(password_hash=hash_password(password), active=1)
             ).rowcount
+            conn.execute(self._sessions_of(name))  # whoever knew the old password is logged out
         if not changed:
             raise HandoffError(f"no agent called {name}")
 
     def disable_agent(self, name: str) -> None:
         with self.engine.begin() as conn:
             changed = conn.execute(update(agents_table).where(agents_table.c.name == name).values(active=0)).rowcount
+            conn.execute(self._sessions_of(name))
         if not changed:
             raise HandoffError(f"no agent called {name}")
 
@@ -349,3 +356,37 @@ class TicketStore:
             row = conn.execute(select(agents_table).where(agents_table.c.name == name)).first()
         ok = check_password(password or "", row.password_hash if row else _DUMMY_HASH)
         return bool(row and row.active and ok)
+
+    # --- console sessions: bot/console_auth.py signs the cookies, the database says which are open
+
+    def open_session(self, sid: str, agent: str, expires: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(console_sessions_table).where(console_sessions_table.c.expires_at < self._now()))
+            conn.execute(
+                insert(console_sessions_table).values(
+                    sid_hash=_session_hash(sid), agent=agent, expires_at=expires.astimezone(timezone.utc).replace(tzinfo=None)
+                )
+            )
+
+    def session_open(self, sid: str, agent: str) -> bool:
+        """True until the session is logged out, its agent's password changed or the agent disabled."""
+        sessions = console_sessions_table.c
+        query = (
+            select(agents_table.c.active)
+            .join(console_sessions_table, sessions.agent == agents_table.c.name)
+            .where(sessions.sid_hash == _session_hash(sid), sessions.agent == agent)
+        )
+        with self.engine.connect() as conn:
+            return bool(conn.execute(query).scalar())
+
+    def end_session(self, sid: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(console_sessions_table).where(console_sessions_table.c.sid_hash == _session_hash(sid)))
+
+    @staticmethod
+    def _sessions_of(agent: str) -> Any:
+        return delete(console_sessions_table).where(console_sessions_table.c.agent == agent)
+
+
+def _session_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("ascii")).hexdigest()

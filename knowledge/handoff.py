@@ -32,6 +32,9 @@ class HandoffTexts:
     callback_recorded: str
     callback_recorded_no_phone: str
     callback_failed: str
+    callback_limited: str  # today's cap reached (bot/daily_limits.py)
+    no_desk: str  # {why}; a channel the console cannot answer on
+    no_desk_callback: str
     claimed: str
     agent_says: str  # {text}
     handed_back: str
@@ -71,6 +74,9 @@ def load_handoff_texts(path: Path = HANDOFF_FILE) -> HandoffTexts:
         callback_recorded=plain("callback_recorded"),
         callback_recorded_no_phone=plain("callback_recorded_no_phone"),
         callback_failed=plain("callback_failed"),
+        callback_limited=plain("callback_limited"),
+        no_desk=_template(reader, "no_desk", {"why"}),
+        no_desk_callback=plain("no_desk_callback"),
         claimed=plain("claimed"),
         agent_says=_template(reader, "agent_says", {"text"}),
         handed_back=plain("handed_back"),

@@ -14,6 +14,7 @@ to the resident's chat showing the reply is printed (README "Figures").
 from __future__ import annotations
 
 import os
+import queue
 import statistics
 import subprocess
 import threading
@@ -22,6 +23,7 @@ import uuid
 
 import pytest
 import requests
+import socketio
 from cryptography.fernet import Fernet
 from playwright.sync_api import Page
 
@@ -230,10 +232,35 @@ def agent_session(url: str, name: str) -> tuple[requests.Session, str]:
     return session, session.get(f"{url}/console/api/me", timeout=10).json()["csrf"]
 
 
+def heard(said: queue.Queue, kind: str, wanted, seconds: float = 30):
+    """The first ``kind`` event the socket.io client got that is ``wanted``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            got, value = said.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no {kind} event as expected within {seconds:g} s")
+        if got == kind and wanted(value):
+            return value
+
+
 def new_ticket(assistant: Assistant) -> int:
-    sender = "api-" + uuid.uuid4().hex
-    replies = assistant.say("/request_human", sender=sender)
-    assert any(TEXTS.while_waiting in (r.get("text") or "") for r in replies), replies
+    """A resident asks for a person on the web chat (socket.io): REST opens no tickets, since an
+    agent's reply could never reach it."""
+    said: queue.Queue = queue.Queue()
+    resident = socketio.Client(reconnection=False)
+    resident.on("session_confirm", lambda confirm: said.put(("confirm", confirm)))
+    resident.on("bot_uttered", lambda message: said.put(("bot", message.get("text") or "")))
+    # Long-polling only: the installed aiohttp (3.9) lacks what the client's WebSocket upgrade needs.
+    resident.connect(assistant.url, transports=["polling"], wait_timeout=10)
+    try:
+        resident.emit("session_request", {"session_id": None})
+        confirm = heard(said, "confirm", lambda value: True)
+        session_id = confirm["session_id"] if isinstance(confirm, dict) else confirm
+        resident.call("user_uttered", {"message": "/request_human", "session_id": session_id}, timeout=60)
+        heard(said, "bot", lambda text: TEXTS.while_waiting in text)
+    finally:
+        resident.eio.disconnect(abort=True)  # a clean disconnect waits for the held long-poll
     session, _ = agent_session(assistant.url, "duty.li")
     tickets = session.get(f"{assistant.url}/console/api/tickets", timeout=10).json()["tickets"]
     return max(t["id"] for t in tickets)
@@ -292,3 +319,19 @@ def test_two_agents_claiming_at_once_one_gets_it(assistant):
     for thread in threads:
         thread.join()
     assert sorted(results) == [200, 409]
+
+
+def test_rest_gets_the_numbers_instead_of_a_ticket_and_call_backs_stop_at_the_address_cap(assistant):
+    """REST: no ticket that no agent's reply could reach. Call-backs asked for under a new sender
+    id each time from one address stop at the daily cap (10), and the console counts the refusal."""
+    session, _ = agent_session(assistant.url, "duty.wang")
+    before = {t["id"] for t in session.get(f"{assistant.url}/console/api/tickets", timeout=10).json()["tickets"]}
+    said = [r.get("text") for r in assistant.say("/request_human")]
+    assert TEXTS.no_desk.format(why=TEXTS.reasons["request"].why) in said and TEXTS.no_desk_callback in said
+    after = {t["id"] for t in session.get(f"{assistant.url}/console/api/tickets", timeout=10).json()["tickets"]}
+    assert after == before
+    answers = [[r.get("text") for r in assistant.say("/request_callback")] for _ in range(11)]
+    assert all(TEXTS.callback_recorded_no_phone in a for a in answers[:10]), answers
+    assert TEXTS.callback_limited in answers[10] and TEXTS.callback_recorded_no_phone not in answers[10]
+    refused = session.get(f"{assistant.url}/console/api/refusals", timeout=10).json()
+    assert refused["today"] == {"callback": 1, "sms": 0}

@@ -193,7 +193,7 @@ def test_unclaimed_tickets_expire_after_the_timeout(tickets, clock):
 # --- console sessions ---------------------------------------------------------------------------
 
 
-def test_sessions_are_signed_expire_and_can_be_revoked():
+def test_sessions_are_signed_and_expire():  # ending them: tests/test_console_sessions.py
     now = [1000.0]
     sessions = Sessions(b"k" * 32, clock=lambda: now[0], lifetime=60)
     session, cookie = sessions.issue("duty.wang")
@@ -206,8 +206,6 @@ def test_sessions_are_signed_expire_and_can_be_revoked():
     assert sessions.csrf_ok(session, sessions.csrf_token(session))
     li, _ = sessions.issue("duty.li")
     assert not sessions.csrf_ok(session, sessions.csrf_token(li)) and not sessions.csrf_ok(session, "")
-    sessions.revoke(session)
-    assert sessions.read(cookie) is None
     _, late = sessions.issue("duty.li")
     now[0] += 61
     assert sessions.read(late) is None
@@ -260,10 +258,55 @@ async def test_outside_duty_hours_110_96110_and_a_call_back_offer_without_pause(
 
 
 async def test_despair_gets_110_and_120_before_anything_else(store) -> None:
-    dispatcher, events = await run(handoff_actions.ActionHandoff(), tracker_for("我不想活了", "despair"))
+    dispatcher, events = await run(handoff_actions.ActionHandoff(), tracker_for("我不想活了", "despair", channel="socketio"))
     first = dispatcher.messages[0]["text"]
     assert first == TEXTS.despair_first and "110" in first and "120" in first
     assert TicketStore(store).active_for("tester").reason == "despair" and events[-1]["event"] == "pause"
+
+
+def sender_tracker(sender: str, text: str, intent: str, channel: str) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.95}, "entities": []}
+    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
+    return Tracker(sender, {}, latest, events, False, None, {}, "action_listen")
+
+
+async def test_rest_handoffs_from_many_new_senders_open_no_ticket(store) -> None:
+    """REST has no way back to the resident: a ticket from it could never be answered."""
+    for n in range(20):
+        dispatcher, events = await run(handoff_actions.ActionHandoff(), sender_tracker(f"flood-{n}", "转人工", "request_human", "rest"))
+        assert not any(e["event"] == "pause" for e in events)
+    assert TicketStore(store).queue() == []
+    said = [m.get("text") for m in dispatcher.messages]
+    contacts = load_contacts(KNOWLEDGE_DIR / "contacts.yml")
+    assert said[:3] == [TEXTS.no_desk.format(why=TEXTS.reasons["request"].why), contacts["police_110"].say,
+                        contacts["antifraud_96110"].say]
+    assert said[-1] == TEXTS.no_desk_callback
+    assert dispatcher.messages[-1]["buttons"] == [{"title": TEXTS.callback_button, "payload": "/request_callback"}]
+
+
+async def test_web_chat_and_wechat_handoffs_still_open_tickets(store) -> None:
+    for channel in ("socketio", "wechat"):
+        dispatcher, events = await run(handoff_actions.ActionHandoff(), sender_tracker(f"{channel}-1", "转人工", "request_human", channel))
+        assert events[-1]["event"] == "pause" and TicketStore(store).active_for(f"{channel}-1").channel == channel
+    assert {"handoff": {"summary": TEXTS.reasons["request"].label}} in [m.get("custom") for m in dispatcher.messages]
+
+
+def test_tickets_come_only_from_channels_an_agents_reply_reaches(monkeypatch):
+    """DESK_CHANNELS names the channels whose output channel the console's Desk sends through."""
+    from bot.channels.rest import RestChannel
+    from bot.channels.socketio import SocketIOChannel
+    from bot.channels.wechat import WeChatChannel
+    from bot.handoff import DESK_CHANNELS
+    from tests import test_wechat_channel as wechat
+
+    for variable in wechat.ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    web_chat = SocketIOChannel()
+    web_chat.blueprint(lambda message: None)
+    wechat_channel = WeChatChannel.from_credentials({"token": wechat.TOKEN, "app_id": wechat.APP_ID, "app_secret": wechat.APP_SECRET})
+    reaches = {channel.name(): channel.get_output_channel() is not None for channel in (RestChannel(), web_chat, wechat_channel)}
+    assert reaches == {"rest": False, "socketio": True, "wechat": True}
+    assert DESK_CHANNELS == {name for name, reached in reaches.items() if reached}
 
 
 async def test_the_phone_line_gets_the_transfer_payload_and_no_pause(store) -> None:
@@ -278,7 +321,8 @@ async def test_money_moving_at_high_risk_hands_over_and_the_ticket_says_why(stor
     assert "110" in texts(dispatcher)
     assert events[-1] == {"event": "followup", "timestamp": None, "name": "action_handoff"}
     assert slot_events(events)["handoff_trigger"] == "money_moving"
-    then = tracker_for("他还在让我转", "money_going_out", slots={"risk": "high", "handoff_trigger": "money_moving"})
+    then = tracker_for("他还在让我转", "money_going_out", slots={"risk": "high", "handoff_trigger": "money_moving"},
+                       channel="socketio")
     dispatcher, _ = await run(handoff_actions.ActionHandoff(), then)
     assert TEXTS.while_waiting_money in texts(dispatcher)
     assert TicketStore(store).active_for("tester").reason == "money_moving"

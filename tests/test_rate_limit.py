@@ -1,4 +1,5 @@
-"""Per-sender rate limiting and the long-message notice on the public channels.
+"""Rate limits (per sender, per client address, global) and the long-message notice on the
+public channels.
 
 The limiter on its own with a fake clock, then each channel's blueprint in a Sanic app (REST,
 WeChat, the phone line) or its socket.io handler, with a stand-in for Rasa that records what
@@ -6,16 +7,22 @@ reaches it. No model is needed.
 """
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
-from typing import Any
+from datetime import date
+from typing import Any, Iterator
 
 import pytest
+import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
+from bot import proxy
+from bot.channels import client_address
 from bot.channels.masking import MAX_MESSAGE_CHARS
 from bot.channels.notices import load_notices
-from bot.channels.rate_limit import RateLimit, RateLimitError, SlidingWindowLimiter, limiter_from_env
+from bot.channels.rate_limit import RateLimit, RateLimitError, SlidingWindowLimiter, limits_from_env
 from bot.channels.rest import RestChannel
 from bot.channels.socketio import SocketIOChannel
 from bot.channels.speech import speakable
@@ -49,15 +56,31 @@ class Rasa:
 # --- the limiter --------------------------------------------------------------------------
 
 
-def test_the_setting_reads_messages_per_seconds_or_off():
+@pytest.fixture(autouse=True)
+def console_secret(monkeypatch) -> Iterator[None]:
+    """The client key is derived from the console secret: the test's own, not data/console.key."""
+    monkeypatch.setenv("FANZHA_CONSOLE_SECRET", "s" * 40)
+    client_address._key.cache_clear()
+    yield
+    client_address._key.cache_clear()
+
+
+def test_the_settings_read_messages_per_seconds_or_off():
     assert RateLimit.parse("20/60") == RateLimit(20, 60.0)
     assert RateLimit.parse(" 5 / 1.5 ") == RateLimit(5, 1.5)
     assert RateLimit.parse("off") is None
-    assert limiter_from_env({}).limit == RateLimit(20, 60.0)  # the default
-    assert limiter_from_env({"FANZHA_RATE_LIMIT": "OFF"}) is None
+    defaults = limits_from_env(Rasa(), {})
+    assert defaults.sender.limit == RateLimit(20, 60.0)
+    assert defaults.shared.address.limit == RateLimit(300, 60.0)  # a community hall shares one address
+    assert defaults.shared.overall.limit == RateLimit(1000, 10.0)  # twice what the server answers
+    off = {"FANZHA_RATE_LIMIT": "OFF", "FANZHA_RATE_LIMIT_ADDRESS": "off", "FANZHA_RATE_LIMIT_GLOBAL": "off"}
+    limits = limits_from_env(Rasa(), off)
+    assert (limits.sender, limits.shared.address, limits.shared.overall) == (None, None, None)
     for bad in ("20", "0/60", "20/0", "twenty/60", "-1/60"):
         with pytest.raises(RateLimitError, match="MESSAGES/SECONDS"):
             RateLimit.parse(bad)
+    with pytest.raises(RateLimitError, match="FANZHA_RATE_LIMIT_ADDRESS"):
+        limits_from_env(Rasa(), {"FANZHA_RATE_LIMIT_ADDRESS": "many"})
 
 
 def test_a_sender_gets_the_limit_in_any_window_and_others_are_not_affected():
@@ -93,7 +116,7 @@ def test_idle_senders_are_forgotten():
 
 
 def test_the_notice_names_the_emergency_number_from_contacts():
-    assert POLICE and POLICE in NOTICES.rate_limited
+    assert POLICE and POLICE in NOTICES.rate_limited and POLICE in NOTICES.busy
     assert str(MAX_MESSAGE_CHARS) in NOTICES.truncated.format(max_chars=MAX_MESSAGE_CHARS)
 
 
@@ -230,3 +253,161 @@ async def test_voice_over_the_limit_is_not_sent_to_rasa_and_the_caller_hears_the
     third = voice.said(await line.call(SpeechResult="让我转到安全账户", Confidence="0.9"))
     assert speakable(NOTICES.rate_limited).text.rstrip("。") in third
     assert bot.texts == ["我接到一个电话", "对方说是公安局的"]
+
+
+# --- per client address, and global -----------------------------------------------------------
+
+
+async def rest_post(app: Sanic, sender: str, text: str = "你好", **headers: str) -> list[str]:
+    _, resp = await app.asgi_client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text},
+                                         headers=headers)
+    assert resp.status == 200, resp.text
+    return [m["text"] for m in resp.json]
+
+
+async def test_a_new_sender_id_per_message_is_refused_past_the_address_limit(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "5/60")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    replies = [await rest_post(app, uuid.uuid4().hex) for _ in range(7)]
+    assert replies == [["收到"]] * 5 + [[NOTICES.busy]] * 2
+    assert len(rasa.received) == 5
+
+
+async def test_the_address_limit_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "off")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    for _ in range(40):
+        await rest_post(app, uuid.uuid4().hex)
+    assert len(rasa.received) == 40
+
+
+async def test_the_global_limit_counts_every_channel_of_the_assistant(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "off")
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_GLOBAL", "4/60")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    web_chat = WebChat(rasa)  # the same assistant: Rasa gives both channels one callback
+    for n in range(3):
+        assert await rest_post(app, f"rest-{n}") == ["收到"]
+    await web_chat.say("sid-1", "网页上的第一条")
+    assert await rest_post(app, "rest-new") == [NOTICES.busy]
+    await web_chat.say("sid-2", "网页上的第二条")
+    assert web_chat.emitted[-1] == ("sid-2", {"text": NOTICES.busy})
+    assert len(rasa.received) == 4
+    other = Rasa()  # another assistant in this process counts its own
+    assert await rest_post(rest_app(other), "someone") == ["收到"]
+
+
+async def test_without_a_proxy_setting_a_forged_forwarded_address_changes_nothing(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "3/60")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    replies = [await rest_post(app, uuid.uuid4().hex, **{"x-forwarded-for": f"198.51.100.{n}", "x-real-ip": f"198.51.100.{n}"})
+               for n in range(5)]
+    assert replies == [["收到"]] * 3 + [[NOTICES.busy]] * 2
+
+
+async def test_behind_the_configured_proxy_the_forwarded_address_is_the_key(monkeypatch):
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "2/60")
+    rasa = Rasa()
+    app = rest_app(rasa)
+    app.config.update(proxy.sanic_settings({"FANZHA_PROXIES_COUNT": "1"}))  # as proxy.install() sets every app
+
+    async def via_proxy(client: str) -> list[str]:
+        # The client forges an entry; the proxy appends the address it saw, which is the one trusted.
+        return await rest_post(app, uuid.uuid4().hex, **{"x-forwarded-for": f"10.9.9.9, {client}"})
+
+    assert [await via_proxy("203.0.113.5") for _ in range(3)] == [["收到"], ["收到"], [NOTICES.busy]]
+    assert await via_proxy("203.0.113.6") == ["收到"]  # another resident behind the same proxy
+    keys = [m.metadata["fanzha"]["client"] for m in rasa.received]
+    assert keys[0] == keys[1] == client_address.client_key("203.0.113.5") != keys[2]
+
+
+def test_the_proxy_settings_become_sanics_for_every_app(monkeypatch):
+    from sanic.config import DEFAULT_CONFIG
+
+    assert proxy.sanic_settings({}) == {}
+    assert proxy.sanic_settings({"FANZHA_PROXIES_COUNT": "0"}) == {}
+    assert proxy.sanic_settings({"FANZHA_REAL_IP_HEADER": "X-Real-IP", "FANZHA_FORWARDED_SECRET": "123456"}) == {
+        "REAL_IP_HEADER": "x-real-ip", "FORWARDED_SECRET": "123456"}
+    for name, bad in (("FANZHA_PROXIES_COUNT", "-1"), ("FANZHA_PROXIES_COUNT", "all"), ("FANZHA_REAL_IP_HEADER", "X Real: IP")):
+        with pytest.raises(proxy.ProxySettingError, match=name):
+            proxy.sanic_settings({name: bad})
+        with pytest.raises(SystemExit, match=name):
+            proxy.install({name: bad})
+    for key in ("PROXIES_COUNT", "REAL_IP_HEADER", "FORWARDED_SECRET"):
+        monkeypatch.setitem(DEFAULT_CONFIG, key, DEFAULT_CONFIG[key])  # restored after the test
+    proxy.install({"FANZHA_PROXIES_COUNT": "1"})
+    assert Sanic(f"proxied_{uuid.uuid4().hex}").config.PROXIES_COUNT == 1
+
+
+async def test_the_web_chat_counts_each_connections_address(monkeypatch):
+    """A real socket.io server: each new connection is a new sender, all from one address."""
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "2/60")
+    rasa = Rasa()
+    channel = SocketIOChannel()
+    app = Sanic(f"web_chat_{uuid.uuid4().hex}")
+    app.blueprint(channel.blueprint(rasa))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await app.create_server(host="127.0.0.1", port=port, access_log=False, return_asyncio_server=True)
+    await server.startup()
+    heard: list[str] = []
+    try:
+        for _ in range(3):
+            resident = socketio.AsyncClient(reconnection=False)
+            resident.on("bot_uttered", lambda message: heard.append(message.get("text")))
+            # Long-polling: the installed aiohttp (3.9) lacks what the client's WebSocket upgrade needs.
+            await resident.connect(f"http://127.0.0.1:{port}", transports=["polling"], wait_timeout=10)
+            await resident.call("user_uttered", {"message": "你好"}, timeout=10)
+            await asyncio.sleep(0.2)  # the reply travels with the next poll
+            await resident.eio.disconnect(abort=True)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert heard == ["收到", "收到", NOTICES.busy]
+    assert len({m.sender_id for m in rasa.received}) == 2
+    assert [m.metadata["fanzha"]["client"] for m in rasa.received] == [client_address.client_key("127.0.0.1")] * 2
+
+
+async def test_the_client_key_is_not_the_address_and_a_client_cannot_set_it(monkeypatch):
+    rasa = Rasa()
+    app = rest_app(rasa)
+    forged = {"fanzha": {"client": "forged", "truncated": True}, "page": "/chat"}
+    _, resp = await app.asgi_client.post("/webhooks/rest/webhook", json={"sender": "r", "message": "你好", "metadata": forged})
+    assert [m["text"] for m in resp.json] == ["收到"]  # no made-up "message was cut" notice
+    (message,) = rasa.received
+    assert message.metadata == {"page": "/chat", "fanzha": {"client": client_address.client_key("mockserver")}}
+    key = message.metadata["fanzha"]["client"]
+    assert "mockserver" not in key and len(key) == client_address.KEY_HEX_CHARS
+    assert client_address.client_key("mockserver", date(2026, 1, 1)) != client_address.client_key("mockserver", date(2026, 1, 2))
+
+
+async def test_wechat_is_limited_per_openid_not_by_the_address_of_wechats_servers(monkeypatch):
+    for variable in wechat.ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("FANZHA_RATE_LIMIT_ADDRESS", "1/60")
+    h = wechat.harness()
+    replies = [await h.ask(wechat.text_xml("你好", user=f"oResident_{n}")) for n in range(3)]
+    assert [r["Content"] for r in replies] == ["收到：你好"] * 3
+
+
+class WebChat:
+    """The socket.io channel's message handler, its emits recorded (no connection behind it)."""
+
+    def __init__(self, rasa: Rasa) -> None:
+        channel = SocketIOChannel()
+        channel.blueprint(rasa)
+        self.emitted: list[tuple[str, Any]] = []
+
+        async def emit(event: str, data: Any = None, room: Any = None, **_: Any) -> None:
+            self.emitted.append((room, data))
+
+        channel.sio.emit = emit  # type: ignore[assignment]
+        self.handle = channel.sio.handlers["/"]["user_uttered"]
+
+    async def say(self, sid: str, text: str) -> None:
+        await self.handle(sid, {"message": text})

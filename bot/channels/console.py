@@ -7,6 +7,7 @@ POST /console/api/login            {"name", "password"} → session cookie
 POST /console/api/logout
 GET  /console/api/me               the agent, the CSRF token, reasons and outcomes
 GET  /console/api/tickets          the live queue: active tickets, waiting time
+GET  /console/api/refusals         call-backs and SMS refused today / in the last 7 days (counts only)
 GET  /console/api/tickets/<id>     a ticket with its summary and transcript (``?since=n``: new lines)
 POST /console/api/tickets/<id>/claim | reply {"text"} | handback | close {"outcome"}
 
@@ -33,6 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console_auth import COOKIE, LoginThrottle, Session, Sessions, load_secret
+from bot.daily_limits import refusals as daily_refusals
 from bot.handoff import HandoffSettings, TicketStore, Ticket
 from bot.storage import ReportStore
 from knowledge.handoff import handoff_texts
@@ -105,9 +107,21 @@ class AgentConsoleChannel(InputChannel):
 
     def session(self, request: Request) -> Session | None:
         session = self.sessions.read(request.cookies.get(COOKIE))
-        if session is None or not self.tickets.agent_active(session.agent):
+        if session is None or not self.tickets.session_open(session.sid, session.agent):
             return None
         return session
+
+    def set_cookie(self, reply: HTTPResponse, request: Request, value: str, max_age: int) -> None:
+        """The session cookie, or its removal (max_age 0), with the same attributes either way."""
+        reply.cookies[COOKIE] = value
+        morsel = reply.cookies[COOKIE]
+        morsel["httponly"] = True
+        morsel["samesite"] = "Strict"
+        morsel["path"] = "/console"
+        morsel["max-age"] = max_age
+        # request.scheme is the proxy's forwarded scheme when Sanic trusts the proxy (PROXIES_COUNT).
+        if request.scheme == "https":
+            morsel["secure"] = True
 
     def _same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
@@ -209,24 +223,16 @@ class AgentConsoleChannel(InputChannel):
                 return _error(401, "用户名或密码不对")
             self.throttle.succeeded(*keys)
             session, cookie = self.sessions.issue(name)
+            self.tickets.open_session(session.sid, name, datetime.fromtimestamp(session.expires, timezone.utc))
             logger.info("console: %s logged in", name)
             reply = _json({"agent": name})
-            reply.cookies[COOKIE] = cookie
-            morsel = reply.cookies[COOKIE]
-            morsel["httponly"] = True
-            morsel["samesite"] = "Strict"
-            morsel["path"] = "/console"
-            morsel["max-age"] = int(self.sessions.lifetime)
-            if request.scheme == "https":
-                morsel["secure"] = True
+            self.set_cookie(reply, request, cookie, int(self.sessions.lifetime))
             return reply
 
         async def logout(request: Request, session: Session) -> HTTPResponse:
-            self.sessions.revoke(session)
+            self.tickets.end_session(session.sid)
             reply = _json({"ok": True})
-            reply.cookies[COOKIE] = ""
-            reply.cookies[COOKIE]["path"] = "/console"
-            reply.cookies[COOKIE]["max-age"] = 0
+            self.set_cookie(reply, request, "", 0)
             return reply
 
         async def me(request: Request, session: Session) -> HTTPResponse:
@@ -239,6 +245,11 @@ class AgentConsoleChannel(InputChannel):
                     "duty_hours": self.settings.duty_hours.text,
                 }
             )
+
+        async def refused(request: Request, session: Session) -> HTTPResponse:
+            """Requests over today's caps (bot/daily_limits.py): how many, never who."""
+            loop = asyncio.get_running_loop()
+            return _json(await loop.run_in_executor(None, daily_refusals, self.tickets.store))
 
         async def queue(request: Request, session: Session) -> HTTPResponse:
             now = time.time()
@@ -286,6 +297,7 @@ class AgentConsoleChannel(InputChannel):
         console.add_route(self.guarded(logout), "/console/api/logout", methods=["POST"], name="logout")
         console.add_route(self.guarded(me), "/console/api/me", methods=["GET"], name="me")
         console.add_route(self.guarded(queue), "/console/api/tickets", methods=["GET"], name="queue")
+        console.add_route(self.guarded(refused), "/console/api/refusals", methods=["GET"], name="refusals")
         console.add_route(self.guarded(ticket), "/console/api/tickets/<ticket_id:int>", methods=["GET"], name="ticket")
         for action, handler in (("claim", claim), ("reply", reply), ("handback", hand_back), ("close", close)):
             console.add_route(

@@ -8,12 +8,14 @@ from rasa.core.channels.channel import UserMessage
 
 from knowledge.privacy import mask_sensitive
 
+from . import client_address
 from .notices import load_notices
-from .rate_limit import limiter_from_env
+from .rate_limit import SENDER, limits_from_env
 
 # Long enough for a pasted chat log; longer texts are cut (the user is told, see metadata).
 MAX_MESSAGE_CHARS = 2000
 _BUTTON_PAYLOAD = re.compile(r"^/[a-z_]+$")
+METADATA_KEY = "fanzha"
 
 
 def clean_text(text: str | None) -> tuple[str, dict[str, Any]]:
@@ -38,33 +40,49 @@ def clean_text(text: str | None) -> tuple[str, dict[str, Any]]:
     return text, notes
 
 
-def clean_user_message(message: UserMessage) -> UserMessage:
+def clean_user_message(message: UserMessage, client: str | None = None) -> UserMessage:
+    """Clean the text; note in the metadata under "fanzha" what was done and the ``client``
+    key (client_address.client_key) the actions count call-backs and SMS by."""
     text, notes = clean_text(message.text)
     # Buttons send "/intent"; entity payloads ("/intent{...}") could set slots, so only the
     # bare form passes as a command.
     if text.startswith("/") and not _BUTTON_PAYLOAD.match(text):
         text = text.lstrip("/")
         notes["command_ignored"] = True
+    if client:
+        notes["client"] = client
     message.text = text
+    # Only the channel writes "fanzha": a client's own would forge the notes or the client key.
+    metadata = {key: value for key, value in (message.metadata or {}).items() if key != METADATA_KEY}
     if notes:
-        message.metadata = {**(message.metadata or {}), "fanzha": notes}
+        metadata[METADATA_KEY] = notes
+    if metadata or message.metadata is not None:
+        message.metadata = metadata
     return message
 
 
 class MaskingMixin:
     """Put in front of a Rasa InputChannel: wraps the callback every handler calls."""
 
+    # True where the channel remembers each message's client address (client_address.remember):
+    # REST and the web chat. WeChat's and Twilio's requests come from their servers.
+    knows_client_address = False
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Any:
-        limiter, notices = limiter_from_env(), load_notices()
+        limits, notices = limits_from_env(on_new_message), load_notices()
 
         async def cleaned(message: UserMessage) -> Any:
-            # One limiter per channel, keyed by sender only (REST callers choose input_channel).
-            if limiter and not limiter.allow(str(message.sender_id)):
-                # Over the rate limit: Rasa never sees (or stores) it; the sender is told why.
-                await message.output_channel.send_text_message(message.sender_id, notices.rate_limited)
+            address = client_address.current() if self.knows_client_address else None
+            refused = limits.refusal(str(message.sender_id), address)
+            if refused:
+                # Over a rate limit (bot/channels/rate_limit.py): Rasa never sees (or stores) it;
+                # the sender is told to wait.
+                notice = notices.rate_limited if refused == SENDER else notices.busy
+                await message.output_channel.send_text_message(message.sender_id, notice)
                 return None
-            result = await on_new_message(clean_user_message(message))
-            if (message.metadata or {}).get("fanzha", {}).get("truncated"):
+            client = client_address.client_key(address) if address else None
+            result = await on_new_message(clean_user_message(message, client))
+            if (message.metadata or {}).get(METADATA_KEY, {}).get("truncated"):
                 truncated = notices.truncated.format(max_chars=MAX_MESSAGE_CHARS)
                 await message.output_channel.send_text_message(message.sender_id, truncated)
             return result

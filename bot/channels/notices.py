@@ -1,5 +1,5 @@
-"""Load what every channel says on its own (bot/channels/notices.yml): the rate-limit and
-long-message notices. Numbers come from knowledge/contacts.yml, as in voice_texts.yml."""
+"""Load what every channel says on its own (bot/channels/notices.yml): the rate-limit,
+busy and long-message notices. Numbers come from knowledge/contacts.yml, as in voice_texts.yml."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,11 +19,13 @@ class NoticesError(KnowledgeError):
 
 @dataclass(frozen=True)
 class ChannelNotices:
-    rate_limited: str
+    rate_limited: str  # this sender sent too many
+    busy: str  # too many from one address, or from everybody
     truncated: str  # {max_chars}
 
 
 @lru_cache(maxsize=None)
 def load_notices(path: Path = NOTICES_FILE, contacts_path: Path | None = None) -> ChannelNotices:
     texts = read_texts(path, contacts_path, NoticesError)
-    return ChannelNotices(rate_limited=texts.text("rate_limited"), truncated=texts.text("truncated", "max_chars"))
+    return ChannelNotices(rate_limited=texts.text("rate_limited"), busy=texts.text("busy"),
+                          truncated=texts.text("truncated", "max_chars"))

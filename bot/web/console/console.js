@@ -1,5 +1,6 @@
 /* The duty officer's console: the live queue (polled every 2 s), one ticket's summary and
-   transcript (polled every second), claim, reply, hand back, close. Every text is shown with
+   transcript (polled every second), claim, reply, hand back, close, and how many call-backs and
+   SMS the daily caps refused (every 30 s). Every text is shown with
    textContent; every POST carries the session's CSRF token. */
 (function () {
   "use strict";
@@ -63,6 +64,17 @@
 
   function pollQueue() {
     api("tickets").then(showQueue).catch(function () { /* shown on the next poll */ });
+  }
+
+  // Call-backs and SMS refused over the daily caps: counts only, never who.
+  function pollRefusals() {
+    api("refusals").then(function (data) {
+      ["today", "recent"].forEach(function (when) {
+        ["callback", "sms"].forEach(function (kind) {
+          $("refused-" + kind + "-" + when).textContent = String(data[when][kind]);
+        });
+      });
+    }).catch(function () { /* shown on the next poll */ });
   }
 
   function entry(e) {
@@ -173,7 +185,9 @@
       select.appendChild(option);
     });
     pollQueue();
+    pollRefusals();
     window.setInterval(pollQueue, 2000);
+    window.setInterval(pollRefusals, 30000);
     window.setInterval(pollTicket, 1000);
   });
 })();
