@@ -1,4 +1,5 @@
-"""Rasa's HTTP API refuses bodies it cannot read with a 400 and a reason (bot/api_guard.py).
+"""Rasa's HTTP API refuses bodies it cannot read with a 400 and a reason, and a request without
+the token or over the body cap before reading its body (bot/api_guard.py).
 
 The app is Rasa's own create_app, guarded as the server guards it, without a model: a body that
 passes the guard reaches Rasa's handler, which answers 409 ("no agent loaded"). The real
@@ -6,17 +7,19 @@ server's answers, and that nothing is stored, are checked in tests/test_bad_inpu
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import rasa.server
 from sanic import Sanic
 
-from bot import api_guard
+from bot import api_guard, json_body
 from bot.json_body import has_lone_surrogate
 from tests.bad_inputs import MALFORMED_JSON
+from tests.serving import answer_to_head, serving
 
 TOKEN = "guard-test-token"
 LONE_SURROGATE = json.dumps({"text": "\ud800", "sender": "user"}).encode()
@@ -114,3 +117,85 @@ def test_the_token_is_compared_in_constant_time(monkeypatch):
 async def test_the_api_answers_the_right_token_only(app):
     assert (await post(app, "/model/parse", b'{"text": "hi"}', token="wrong-token")).status == 401
     assert (await post(app, "/model/parse", b'{"text": "hi"}', token=TOKEN + "x")).status == 401
+
+
+# --- before the body is read: the token, and one cap on every body (real connections) -------------
+
+TEN_MB = 10 * 1024 * 1024
+BODY_ROUTES = [("POST", "/model/parse"), ("PUT", "/conversations/someone/tracker/events"), ("POST", "/model/train")]
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[int]:
+    """Rasa's API, guarded as the server guards it, on a loopback port."""
+    rasas = rasa.server.create_app
+    api_guard.install()
+    try:
+        app = rasa.server.create_app(auth_token=TOKEN)
+    finally:
+        rasa.server.create_app = rasas
+    async with serving(app) as port:
+        yield port
+
+
+@pytest.mark.parametrize("query", ["", "?token=wrong", f"?token={TOKEN}x"])
+async def test_a_request_without_the_token_is_refused_before_its_body_is_sent(served, query):
+    """The 401 comes while not one byte of a 10 MB body has been sent (it was decoded first)."""
+    for method, path in BODY_ROUTES:
+        assert await answer_to_head(served, method, path + query, TEN_MB) == 401, path
+
+
+async def test_a_10_mb_body_without_the_token_is_never_decoded(app, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(api_guard, "decode_json", lambda body: decoded.append(len(body)) or json_body.decode_json(body))
+    body = json.dumps({"text": "啊" * (TEN_MB // 6)}).encode()
+    for token in (None, "wrong"):
+        response = await post(app, "/model/parse", body, token=token)
+        assert response.status == 401 and response.json["reason"] == "NotAuthenticated"
+    assert decoded == []
+    assert (await post(app, "/model/parse", b'{"text": "hi"}')).status == 409 and decoded == [14]  # with it: read
+
+
+@pytest.mark.parametrize("length", [api_guard.MAX_REQUEST_BYTES + 1, 200_000_000])
+async def test_a_body_over_the_cap_is_refused_413_before_it_is_sent(served, length):
+    for method, path in BODY_ROUTES:
+        assert await answer_to_head(served, method, f"{path}?token={TOKEN}", length) == 413, path
+
+
+async def test_a_very_long_tracker_is_still_taken_with_the_token(served):
+    """A conversation's events as the API sends them back: 4.4 KB a turn measured; 2,000 turns."""
+    said = "对方说我涉嫌洗钱，让我把钱转到安全账户" * 20
+    turn = [{"event": "user", "text": said, "parse_data": {"intent": {"name": "report_scam"}}},
+            {"event": "action", "name": "action_listen"}]
+    body = json.dumps(turn * 2000).encode()
+    assert 4_000_000 < len(body) < api_guard.MAX_REQUEST_BYTES
+    reader, writer = await asyncio.open_connection("127.0.0.1", served)
+    writer.write(f"PUT /conversations/someone/tracker/events?token={TOKEN} HTTP/1.1\r\nHost: x\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    status = int((await asyncio.wait_for(reader.readline(), 30)).split()[1])
+    writer.close()
+    assert status == 409  # read, checked and handed to Rasa, which has no model loaded here
+
+
+async def test_with_jwt_a_valid_bearer_token_passes_and_none_is_refused_before_the_body():
+    """Rasa's other way in (--jwt-secret): the early check asks Rasa's JWT extension too."""
+    import jwt
+
+    secret = "jwt-test-secret-" + "z" * 32
+    rasas = rasa.server.create_app
+    api_guard.install()
+    try:
+        app = rasa.server.create_app(jwt_secret=secret, jwt_method="HS256")
+    finally:
+        rasa.server.create_app = rasas
+    bearer = jwt.encode({"user": {"username": "ops", "role": "admin"}}, secret, algorithm="HS256")
+    _, answer = await app.asgi_client.post("/model/parse", content=b'{"text": "hi"}',
+                                           headers={"Authorization": f"Bearer {bearer}"})
+    assert answer.status == 409  # authenticated: Rasa's handler, which has no model here
+    forged = jwt.encode({"user": {"username": "ops", "role": "admin"}}, secret + "x", algorithm="HS256")
+    _, refused = await app.asgi_client.post("/model/parse", content=b'{"text": "hi"}',
+                                            headers={"Authorization": f"Bearer {forged}"})
+    assert refused.status == 401
+    async with serving(app) as port:
+        assert await answer_to_head(port, "POST", "/model/parse", TEN_MB) == 401

@@ -28,6 +28,7 @@ import requests
 import socketio
 from twilio.request_validator import RequestValidator
 
+from bot.action_token import HEADER, header_value
 from bot.channels.masking import MAX_MESSAGE_CHARS
 from bot.channels.notices import load_notices
 from bot.storage import ReportStore
@@ -150,7 +151,8 @@ class Widget:
         self.assistant = assistant
         self.client = socketio.AsyncClient(reconnection=False)
         self.replies: list[dict] = []
-        self.confirmed: asyncio.Queue[str] = asyncio.Queue()
+        self.confirmed: asyncio.Queue[dict] = asyncio.Queue()
+        self.tokens: dict[str, str] = {}  # each session's token, kept as the page keeps it
         self.client.on("bot_uttered", self.replies.append)
         self.client.on("session_confirm", self.confirmed.put_nowait)
 
@@ -162,8 +164,12 @@ class Widget:
         await self.client.disconnect()
 
     async def session(self, session_id: Any) -> str:
-        await self.client.emit("session_request", {"session_id": session_id})
-        return await asyncio.wait_for(self.confirmed.get(), 10)
+        """The session the server confirms: ``session_id`` if this widget was given it, else a new one."""
+        token = self.tokens.get(session_id) if isinstance(session_id, str) else None
+        await self.client.emit("session_request", {"session_id": session_id, "session_token": token})
+        confirmed = await asyncio.wait_for(self.confirmed.get(), 10)
+        self.tokens[confirmed["session_id"]] = confirmed["session_token"]
+        return confirmed["session_id"]
 
     async def say(self, session_id: str, message: Any, timeout: float = 30) -> list[dict]:
         """Send, then wait until the turn is stored (the tracker's last event is action_listen)."""
@@ -403,19 +409,26 @@ def action_call(action: str, conversation: str, text: str = "", slots: dict | No
     }
 
 
+def rasa_server_headers(assistant: Assistant) -> dict[str, str]:
+    """What the Rasa server shows the action server (actions/caller_check.py)."""
+    return {HEADER: header_value(assistant.action_token)}
+
+
 def test_action_server_answers_every_text_and_refuses_malformed_calls(assistant):
     url = f"http://127.0.0.1:{assistant.actions_port}/webhook"
+    session = requests.Session()
+    session.headers.update(rasa_server_headers(assistant))
     for case in TEXTS:
-        response = requests.post(url, json=action_call("action_check_scam", sender("action", case.id), case.text), timeout=30)
+        response = session.post(url, json=action_call("action_check_scam", sender("action", case.id), case.text), timeout=30)
         assert response.status_code == 200, (case.id, response.text[:300])
         assert response.json()["responses"], case.id
     calls = {**MALFORMED_JSON, **{k: json.dumps(v).encode() for k, v in wrong_shapes("sender_id", "x").items()}}
     calls["no-tracker"] = json.dumps({"next_action": "action_check_scam"}).encode()
     calls["events-not-objects"] = json.dumps({**action_call("action_check_scam", "x"), "tracker": {"sender_id": "x", "events": [1]}}).encode()
     for name, body in calls.items():
-        assert_refused(requests.post(url, data=body, timeout=30), (400,))
-    response = requests.post(url, data=DEFLATE_BOMB, headers={"Content-Encoding": "deflate"}, timeout=30)
-    assert_refused(response, (400, 413))
+        assert_refused(session.post(url, data=body, timeout=30), (400,))
+    response = session.post(url, data=DEFLATE_BOMB, headers={"Content-Encoding": "deflate"}, timeout=30)
+    assert_refused(response, (413,))
 
 
 def report_count(assistant: Assistant) -> int:
@@ -429,8 +442,9 @@ def test_a_reposted_report_submit_stores_one_report(assistant):
     slots = {"report_happened_at": "昨天", "report_amount": "两万", "report_payment_channel": "alipay", "scam_type": "fake_customer_service"}
     call = action_call("action_submit_report", sender("action", "submit"), "跳过", slots)
     before = report_count(assistant)
-    first = requests.post(f"http://127.0.0.1:{assistant.actions_port}/webhook", json=call, timeout=30)
-    again = requests.post(f"http://127.0.0.1:{assistant.actions_port}/webhook", json=call, timeout=30)
+    url, headers = f"http://127.0.0.1:{assistant.actions_port}/webhook", rasa_server_headers(assistant)
+    first = requests.post(url, json=call, headers=headers, timeout=30)
+    again = requests.post(url, json=call, headers=headers, timeout=30)
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()  # the same reference number both times
     assert report_count(assistant) == before + 1

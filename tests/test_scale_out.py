@@ -150,6 +150,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "FANZHA_DATABASE_URL": reports_url,
             "FANZHA_REPORT_KEY": Fernet.generate_key().decode(),
             "FANZHA_CONSOLE_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+            "FANZHA_ACTION_TOKEN": "scale-out-actions-" + uuid.uuid4().hex,  # the replicas show it the action server
             "FANZHA_REPORT_QUEUE": str(tmp / "report_queue"),
             "SANIC_HOST": "127.0.0.1",
             "RASA_TELEMETRY_ENABLED": "false",
@@ -258,15 +259,16 @@ class Resident:
         self.url = url
         self.client = socketio.AsyncClient(reconnection=False)
         self.received: asyncio.Queue[str] = asyncio.Queue()
-        self.confirmed: asyncio.Queue[str] = asyncio.Queue()
+        self.confirmed: asyncio.Queue[dict] = asyncio.Queue()
         self.client.on("bot_uttered", lambda message: self.received.put_nowait(message.get("text") or ""))
         self.client.on("session_confirm", self.confirmed.put_nowait)
 
-    async def start(self, session_id: str) -> None:
+    async def start(self, request: dict[str, str]) -> dict[str, str]:
+        """Asks for ``request`` ({} for a new session, or a session's id and token); the session confirmed."""
         # Long-polling only: the installed aiohttp (3.9) lacks what the client's WebSocket upgrade needs.
         await self.client.connect(self.url, transports=["polling"], wait_timeout=10)
-        await self.client.emit("session_request", {"session_id": session_id})
-        assert await asyncio.wait_for(self.confirmed.get(), 10) == session_id
+        await self.client.emit("session_request", request)
+        return await asyncio.wait_for(self.confirmed.get(), 10)
 
     async def say(self, session_id: str, text: str) -> list[str]:
         """Send, wait for the server to finish the turn (its acknowledgement), return what came."""
@@ -331,9 +333,9 @@ def add_agent(cluster: Cluster, folder: Path) -> None:
 async def test_an_agent_on_replica_b_reaches_a_resident_connected_to_replica_a(cluster: Cluster, tmp_path: Path) -> None:
     texts = handoff_texts()
     await asyncio.to_thread(add_agent, cluster, tmp_path)
-    session_id = "scale-out-web-" + uuid.uuid4().hex
     resident = Resident(cluster.replicas[0])
-    await resident.start(session_id)
+    session = await resident.start({})
+    session_id = session["session_id"]
     try:
         # On replica A: the resident asks for a person; a ticket is opened and the bot pauses.
         answered = await resident.say(session_id, ASK_FOR_A_PERSON)
@@ -355,5 +357,10 @@ async def test_an_agent_on_replica_b_reaches_a_resident_connected_to_replica_a(c
 
         # Back with the bot, on replica A: the resident's next message is answered again.
         assert await resident.say(session_id, ONE_AT_A_TIME[2]), "no answer after the hand-back"
+
+        # The page reloads onto replica B: its id and token resume the session there too.
+        reloaded = Resident(cluster.replicas[1])
+        assert await reloaded.start(session) == session
+        await reloaded.stop()
     finally:
         await resident.stop()

@@ -262,12 +262,32 @@ def test_the_conversation_survives_a_reload(web):
 
     # Rasa's tracker for the same session goes on: the earlier and the new message are in it.
     assert say(page, "谢谢")
+    # The server confirmed the same session: the page asked with the token it was given.
+    kept = page.evaluate(f"JSON.parse(localStorage.getItem('{STORE_KEY}'))")
+    assert kept["sessionId"] == session and kept["sessionToken"]
     tracker = requests.get(
         f"{web.assistant.url}/conversations/{session}/tracker", params={"token": web.assistant.token}, timeout=10
     ).json()
     said = [event["text"] for event in tracker["events"] if event["event"] == "user"]
     assert SCAM in said and "谢谢" in said
     assert not any(CODE in text for text in said)
+
+
+def test_another_browser_with_the_session_id_alone_gets_a_new_conversation(web):
+    """The resident's session id planted in another browser, without its token: a new session."""
+    session = web.page.evaluate(f"JSON.parse(localStorage.getItem('{STORE_KEY}')).sessionId")
+    context = web.page.context.browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(f"{web.assistant.url}/chat")
+        page.evaluate(f"localStorage.setItem('{STORE_KEY}', JSON.stringify({{sessionId: '{session}', messages: []}}))")
+        page.reload()
+        assert wait_for_replies(page, 0), "a new conversation opens with the greeting"
+        assert page.evaluate(f"JSON.parse(localStorage.getItem('{STORE_KEY}')).sessionId") != session
+        say(page, "你好")
+        assert SCAM not in page.locator("#log").inner_text()
+    finally:
+        context.close()
 
 
 def test_one_script_tag_embeds_the_chat_on_another_site(web):

@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sanic import Blueprint
+from sanic.http import Http
+from sanic.request import Request
+from sanic_routing import Route
+
 from bot.json_body import decode_json
 
 # The SQL tracker store keeps sender ids in a VARCHAR(255) column.
@@ -63,3 +68,15 @@ def read_rest_body(body: bytes) -> tuple[Any, str | None]:
     data, problem = decode_json(body)
     problem = problem or message_problem(data, "sender")
     return (None, problem) if problem else (data, None)
+
+
+def refuse_long_bodies_unread(blueprint: Blueprint, max_bytes: int) -> None:
+    """Sanic reads a body whole, up to the server's cap, before any middleware runs. On the
+    routes of ``blueprint`` the cap is ``max_bytes``: Sanic answers 413 to a longer
+    Content-Length before reading a byte of the body, and stops a chunked one when it passes."""
+
+    # A blueprint's signal runs for every request to the app, hence the check of the route.
+    @blueprint.signal("http.routing.after")
+    async def cap_the_body(request: Request, route: Route, **_: Any) -> None:
+        if isinstance(request.stream, Http) and route in blueprint.routes:  # Http: not the ASGI test client
+            request.stream.request_max_size = min(request.stream.request_max_size, max_bytes)

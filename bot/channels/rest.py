@@ -16,11 +16,14 @@ from sanic.response import HTTPResponse
 
 from bot.origins import origin_allowed, widget_origins
 
+from . import client_address
 from .masking import MaskingMixin
-from .request_checks import MAX_REST_BODY_BYTES, read_rest_body
+from .request_checks import MAX_REST_BODY_BYTES, read_rest_body, refuse_long_bodies_unread
 
 
 class RestChannel(MaskingMixin, RestInput):
+    knows_client_address = True  # the rate limit per address (bot/channels/rate_limit.py)
+
     @classmethod
     def name(cls) -> str:
         return "rest"
@@ -28,6 +31,7 @@ class RestChannel(MaskingMixin, RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = super().blueprint(on_new_message)
         allowed = widget_origins()
+        refuse_long_bodies_unread(blueprint, MAX_REST_BODY_BYTES)
 
         # A body that is not {"sender": "…", "message": "…"} gets 400 and the reason; Rasa's
         # handler would answer 500 or store a turn under a malformed sender id.
@@ -44,6 +48,7 @@ class RestChannel(MaskingMixin, RestInput):
                 return response.json({"error": problem}, status=400)
             data.pop("input_channel", None)  # the channel is this one, whatever the client says
             request.parsed_json = data  # Rasa's handler reads this, not a second parse
+            client_address.remember(client_address.address_of(request))
             return None
 
         return blueprint

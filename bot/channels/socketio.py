@@ -20,8 +20,10 @@ from sanic import Blueprint
 
 from bot.origins import origin_allowed, widget_origins
 
+from . import client_address
 from .masking import MaskingMixin
 from .request_checks import message_problem, sender_problem
+from .session_tokens import session_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ def shared_rooms_manager(env: Mapping[str, str] = os.environ) -> socketio.AsyncR
 
 
 class SocketIOChannel(MaskingMixin, SocketIOInput):
+    knows_client_address = True  # the rate limit per address (bot/channels/rate_limit.py)
+
     @classmethod
     def name(cls) -> str:
         return "socketio"
@@ -69,10 +73,16 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
             manager.set_server(sio)
             logger.info("socket.io: rooms shared with the other replicas through Redis")
         allowed = widget_origins()
+        tokens = session_tokens()
         rasa_connect = sio.handlers[self.namespace or "/"]["connect"]
 
-        # Rasa turns engine.io's origin check off (CORS headers come from Rasa's --cors), but
-        # browsers apply no CORS to WebSockets: a page on any site could open the chat. Only
+        # Rasa turned engine.io's CORS off for its --cors on every route; here engine.io answers
+        # the widget sites' long-polling requests with CORS headers itself, on this path only and
+        # without credentials (the chat uses no cookie), and refuses other origins (bot/origins.py).
+        sio.eio.cors_allowed_origins = lambda origin, environ: origin_allowed(origin, environ, allowed)
+        sio.eio.cors_credentials = False
+
+        # Browsers apply no CORS to WebSockets: a page on any site could open the chat. Only
         # the server's own pages and the configured widget origins may connect.
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: str, environ: dict, auth: Any = None) -> bool:
@@ -87,17 +97,22 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
         # A socket follows one session: Rasa's handler left the socket in every session it had
         # asked for, so a connection that asked again and again grew the server's rooms (about
         # 1 KB each) until it closed, and got the replies of sessions it had left.
+        # A session is resumed only with the token it was confirmed with (bot/channels/
+        # session_tokens.py): anyone can send an id, only its own page has the token.
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
             session_id = data.get("session_id") if isinstance(data, dict) else None
-            if sender_problem(session_id, "session_id"):
+            token = data.get("session_token") if isinstance(data, dict) else None
+            if sender_problem(session_id, "session_id") or not tokens.valid(session_id, token):
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
                 for room in sio.rooms(sid, namespace=self.namespace):
                     if room not in (sid, session_id):
                         await sio.leave_room(sid, room, namespace=self.namespace)
                 await sio.enter_room(sid, session_id, namespace=self.namespace)
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            # An object, as Rasa's own web chat widget also reads it.
+            confirm = {"session_id": session_id, "session_token": tokens.issue(session_id)}
+            await sio.emit("session_confirm", confirm, room=sid, namespace=self.namespace)
 
         # Rasa's handler fails on a message that is not {"message": "…", "session_id": "…"};
         # such a message is logged and dropped here, and the connection goes on.
@@ -110,6 +125,14 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
             if problem:
                 logger.warning("socket.io: dropped a malformed message from %s: %s", sid, problem)
                 return
+            # Rasa takes the sender from the message: only the session this socket was confirmed
+            # in (the room it is in) may be spoken in, not any id the client names.
+            session_id = data.get("session_id")
+            if sender_field and (session_id == sid or session_id not in sio.rooms(sid, namespace=self.namespace)):
+                logger.warning("socket.io: dropped a message from %s for a session it was not confirmed in", sid)
+                return
+            # The connection's address, for the rate limit per address (this event's task only).
+            client_address.remember(client_address.socket_address(sio.get_environ(sid, namespace=self.namespace)))
             await rasa_handler(sid, data)
 
         return blueprint

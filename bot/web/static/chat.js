@@ -32,16 +32,18 @@
     try {
       var saved = JSON.parse(window.localStorage.getItem(STORE_KEY) || "null");
       if (saved && Array.isArray(saved.messages)) {
-        return { sessionId: saved.sessionId || null, messages: saved.messages };
+        return { sessionId: saved.sessionId || null, sessionToken: saved.sessionToken || null, messages: saved.messages };
       }
     } catch (e) { /* unreadable or blocked storage: start afresh */ }
-    return { sessionId: null, messages: [] };
+    return { sessionId: null, sessionToken: null, messages: [] };
   }
 
   function save() {
     var kept = state.messages.filter(function (m) { return !m.pending; }).slice(-MAX_KEPT);
     try {
-      window.localStorage.setItem(STORE_KEY, JSON.stringify({ sessionId: state.sessionId, messages: kept }));
+      window.localStorage.setItem(STORE_KEY, JSON.stringify({
+        sessionId: state.sessionId, sessionToken: state.sessionToken, messages: kept
+      }));
     } catch (e) { /* storage full or blocked: the chat still works, only without memory */ }
   }
 
@@ -168,14 +170,17 @@
   setStatus(UI.connecting);
   var socket = window.io({ path: body.getAttribute("data-socketio-path") });
 
+  /* The server resumes a session only with the token it gave with it (bot/channels/
+     session_tokens.py); without it, it starts a new one. */
   socket.on("connect", function () {
     ready = false;
-    socket.emit("session_request", { session_id: state.sessionId });
+    socket.emit("session_request", { session_id: state.sessionId, session_token: state.sessionToken });
   });
 
-  socket.on("session_confirm", function (sessionId) {
+  socket.on("session_confirm", function (session) {
     var fresh = !state.sessionId || !state.messages.length;
-    state.sessionId = typeof sessionId === "string" ? sessionId : (sessionId && sessionId.session_id);
+    state.sessionId = typeof session === "string" ? session : (session && session.session_id);
+    state.sessionToken = (session && session.session_token) || null;
     ready = true;
     save();
     setStatus(outbox.length ? UI.waiting : "");
