@@ -25,6 +25,13 @@ lighter: the same model and answers in 730 MB instead of 1.33 GB, ready 10 s soo
 - With FANZHA_NLU_URL, messages are understood by a second server on another core, and here
   whenever it does not answer (bot/nlu_offload.py).
 
+- Behind a reverse proxy, the client's address is taken from the headers FANZHA_PROXIES_COUNT,
+  FANZHA_REAL_IP_HEADER or FANZHA_FORWARDED_SECRET name (bot/proxy.py), and from none otherwise.
+
+- CORS headers only for the widget sites (FANZHA_WIDGET_ORIGINS) and only on the REST webhook
+  and socket.io, never with credentials, in place of Rasa's ``--cors`` on every route
+  (bot/origins.py).
+
 - Rasa's HTTP API answers a body it cannot read (not JSON, a lone surrogate, a list where an
   object belongs) with a 400 and a reason instead of a 500 (bot/api_guard.py).
 
@@ -137,13 +144,15 @@ if __name__ == "__main__":
     _without_unused_tensorflow_parts()
     install()
     remember_event_types()
-    from bot import api_guard, faq_selector, nlu_offload, state_cache, ted_shortcut
+    from bot import api_guard, faq_selector, nlu_offload, origins, proxy, state_cache, ted_shortcut
 
+    proxy.install()  # FANZHA_PROXIES_COUNT etc.: whose forwarded address to trust
     ted_shortcut.install()
     state_cache.install()
     faq_selector.install()
     api_guard.install()
     nlu_offload.install()
+    origins.install()  # CORS for FANZHA_WIDGET_ORIGINS on the widget's routes only, no credentials
     from rasa.__main__ import main
 
     sys.exit(main())

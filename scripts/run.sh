@@ -6,7 +6,6 @@ cd "$(dirname "$0")/.."
 
 RASA_PORT="${FANZHA_RASA_PORT:-5005}"
 ACTIONS_PORT="${FANZHA_ACTIONS_PORT:-5055}"
-NLU_PORT="${FANZHA_NLU_PORT:-5006}"
 HOST="${FANZHA_HOST:-127.0.0.1}"
 ENDPOINTS="${FANZHA_ENDPOINTS:-endpoints.yml}"
 MODEL="${FANZHA_MODEL:-models/fanzha.tar.gz}"
@@ -24,14 +23,18 @@ if [ -z "${FANZHA_API_TOKEN:-}" ]; then
     fi
     FANZHA_API_TOKEN="$(cat data/api_token)"
 fi
-
-# Browsers may call the server only from its own pages and FANZHA_WIDGET_ORIGINS (bot/origins.py).
-origins="$(.venv/bin/python -m bot.origins)" || exit 2
-cors=()
-if [ -n "$origins" ]; then
-    mapfile -t widget_origins <<<"$origins"
-    cors=(--cors "${widget_origins[@]}")
+# The action server runs only calls that show this secret (actions/caller_check.py); one per
+# installation too. Both servers get it through the environment, never the command line.
+if [ -z "${FANZHA_ACTION_TOKEN:-}" ]; then
+    if [ ! -s data/action_token ]; then
+        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > data/action_token)
+    fi
+    FANZHA_ACTION_TOKEN="$(cat data/action_token)"
 fi
+
+# Browsers may call the server only from its own pages and FANZHA_WIDGET_ORIGINS, which the
+# server reads itself (bot/origins.py); a malformed setting stops here, before anything starts.
+.venv/bin/python -m bot.origins >/dev/null || exit 2
 
 # Log level of both servers: warning (default) or info. Not debug: Rasa's debug log writes
 # out what residents type (phone numbers, names) and every slot of the conversation.
@@ -45,7 +48,7 @@ case "${FANZHA_LOG_LEVEL:-warning}" in
 esac
 
 # A second server with the same model that only understands messages, on another core
-# (bot/nlu_offload.py): on by default where there are two cores or more.
+# (bot/nlu_server.py, bot/nlu_offload.py): on by default where there are two cores or more.
 case "${FANZHA_NLU_PROCESS:-auto}" in
     auto) if [ "$(nproc)" -ge 2 ]; then nlu_process=1; else nlu_process=""; fi ;;
     on) nlu_process=1 ;;
@@ -55,16 +58,6 @@ case "${FANZHA_NLU_PROCESS:-auto}" in
         exit 2
         ;;
 esac
-nlu_url=""
-if [ -n "$nlu_process" ]; then
-    # The Rasa server sends residents' messages there: it must be ours, not whatever else listens.
-    if (exec 3<>"/dev/tcp/127.0.0.1/$NLU_PORT") 2>/dev/null; then
-        echo "Port $NLU_PORT (FANZHA_NLU_PORT) is in use: choose another, or set FANZHA_NLU_PROCESS=off" >&2
-        exit 2
-    fi
-    nlu_url="http://127.0.0.1:$NLU_PORT"
-fi
-
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -72,17 +65,51 @@ stop() {
     echo "Stopping fanzha …"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "$nlu_dir" ]; then rm -rf "$nlu_dir"; fi
 }
+nlu_dir=""
 trap stop INT TERM EXIT
 
-SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
+nlu_url=""
+if [ -n "$nlu_process" ]; then
+    # The Rasa server sends residents' messages there and obeys the answers: a Unix socket in a
+    # folder only we can open (mktemp makes it 700), new at each start, so no other local
+    # program can listen in its place, as it could on a TCP port.
+    nlu_dir="$(mktemp -d -t fanzha-nlu.XXXXXXXXXX)"
+    nlu_url="unix:$nlu_dir/nlu.sock"
+fi
+
+# Runs the understanding server, and again whenever it dies (killed, out of memory), waiting
+# longer after each quick death; not after a clean stop (exit 0) or a bad setting (exit 2).
+supervise_understanding_server() {
+    local child="" status delay=1 started
+    # Ctrl-C reaches the whole process group: this loop ignores it (so do its children until
+    # they serve) and stops on the run command's TERM, once its child has stopped.
+    trap '' INT
+    trap '[ -z "$child" ] || { kill "$child" 2>/dev/null; wait "$child"; }; exit 0' TERM
+    while :; do
+        started=$SECONDS
+        .venv/bin/python -m bot.nlu_server --model "$MODEL" --socket "$nlu_dir/nlu.sock" "$log_level" &
+        child=$!
+        status=0
+        wait "$child" || status=$?
+        if [ "$status" -eq 0 ] || [ "$status" -eq 2 ]; then exit 0; fi
+        if [ $((SECONDS - started)) -gt 300 ]; then delay=1; else delay=$((delay * 2 > 300 ? 300 : delay * 2)); fi
+        echo "The understanding server stopped (exit status $status); starting it again in $delay s." >&2
+        sleep "$delay" &
+        child=$!
+        wait "$child" || true
+    done
+}
+
+FANZHA_ACTION_TOKEN="$FANZHA_ACTION_TOKEN" SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
 pids+=($!)
 # Rasa's server, without the parts of TensorFlow it never uses (bot/rasa_server.py).
 # The API token reaches it through the environment (bot/rasa_server.py), never the command
 # line, which every local user can read in /proc.
-FANZHA_NLU_URL="$nlu_url" FANZHA_API_TOKEN="$FANZHA_API_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
+FANZHA_NLU_URL="$nlu_url" FANZHA_API_TOKEN="$FANZHA_API_TOKEN" FANZHA_ACTION_TOKEN="$FANZHA_ACTION_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
     --enable-api \
-    --credentials credentials.yml --endpoints "$ENDPOINTS" "${cors[@]}" "$log_level" &
+    --credentials credentials.yml --endpoints "$ENDPOINTS" "$log_level" &
 pids+=($!)
 
 # Meanwhile, the settings Rasa would retry for ever or fail on with a traceback (bot/preflight.py).
@@ -115,9 +142,7 @@ MSG
         if [ -n "$nlu_process" ]; then
             # Started once the assistant answers, so that it does not slow the start; until it is
             # up, and whenever it is not, the Rasa server understands messages itself.
-            FANZHA_NLU_URL= FANZHA_API_TOKEN="$FANZHA_API_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" \
-                -i 127.0.0.1 -p "$NLU_PORT" --enable-api --credentials /dev/null --endpoints /dev/null \
-                "$log_level" &
+            supervise_understanding_server &
             pids+=($!)
         fi
         wait -n "${running[@]}"

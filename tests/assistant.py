@@ -2,6 +2,8 @@
 endpoints file and SQLite tracker store in a temporary folder."""
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -39,6 +41,19 @@ def _report_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket, as the Rasa server asks the understanding server."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=10)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self.socket_path))
+
+
 class Assistant:
     def __init__(self, tmp: Path, nlu_process: str = "off") -> None:
         """``nlu_process``: FANZHA_NLU_PROCESS for the run command. Tests run without the
@@ -46,8 +61,9 @@ class Assistant:
         same way itself, and a second model in every assistant would slow the suite. Benchmarks
         use the run command's default, auto."""
         assert MODEL.exists(), "no trained model: run 'make train' (make test does) before pytest"
-        self.rasa_port, self.actions_port, self.nlu_port = free_port(), free_port(), free_port()
+        self.rasa_port, self.actions_port = free_port(), free_port()
         self.token = "test-token-" + uuid.uuid4().hex
+        self.action_token = "test-action-token-" + uuid.uuid4().hex  # what the Rasa server shows the action server
         # The project's endpoints, with this test's ports and tracker database.
         settings = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
         settings["action_endpoint"]["url"] = f"http://127.0.0.1:{self.actions_port}/webhook"
@@ -61,10 +77,10 @@ class Assistant:
             **os.environ,
             "FANZHA_RASA_PORT": str(self.rasa_port),
             "FANZHA_ACTIONS_PORT": str(self.actions_port),
-            "FANZHA_NLU_PORT": str(self.nlu_port),
             "FANZHA_NLU_PROCESS": nlu_process,
             "FANZHA_ENDPOINTS": str(endpoints),
             "FANZHA_API_TOKEN": self.token,
+            "FANZHA_ACTION_TOKEN": self.action_token,
         }
         self.log = tmp / "run.log"
         self.process = subprocess.Popen(
@@ -83,11 +99,36 @@ class Assistant:
         if nlu_process == "on" or (nlu_process == "auto" and len(os.sched_getaffinity(0)) >= 2):  # as run.sh's nproc
             self.wait_for_understanding_server(deadline)
 
-    def understanding_server_up(self) -> bool:
+    def understanding_server(self) -> tuple[int, Path] | None:
+        """The understanding server's process id and Unix socket (bot/nlu_server.py), while it runs."""
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.getsid(int(entry)) != self.process.pid:  # started by this run command
+                    continue
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode().split("\0")
+            except OSError:  # gone meanwhile
+                continue
+            if "bot.nlu_server" in argv:
+                return int(entry), Path(argv[argv.index("--socket") + 1])
+        return None
+
+    def understand(self, text: str) -> dict | None:
+        """The understanding server's answer, or None when it does not answer."""
+        running = self.understanding_server()
+        if running is None:
+            return None
+        connection = UnixHTTPConnection(running[1])
         try:
-            return requests.get(f"http://127.0.0.1:{self.nlu_port}/status", params={"token": self.token}, timeout=5).ok
-        except requests.ConnectionError:
-            return False
+            connection.request("POST", "/model/parse", json.dumps({"text": text}), {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return json.loads(response.read()) if response.status == 200 else None
+        except OSError:
+            return None
+        finally:
+            connection.close()
+
+    def understanding_server_up(self) -> bool:
+        return self.understand("你好") is not None
 
     def wait_for_understanding_server(self, deadline: float) -> None:
         """It starts once the assistant is ready (scripts/run.sh)."""
