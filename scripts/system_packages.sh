@@ -9,6 +9,11 @@ missing=()
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+# libGL and GLib for OpenCV (the picture reader's image library), colour emoji for the test
+# screenshots, tesseract only for bench/ocr_bench.py's comparison.
+for package in libgl1 libglib2.0-0 fonts-noto-color-emoji tesseract-ocr tesseract-ocr-chi-sim; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
