@@ -128,6 +128,9 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     from bot.erase_cli import add_erase_command
 
     add_erase_command(commands)
+    from bot.risklist_cli import add_risklist_commands
+
+    add_risklist_commands(commands)
 
     from bot.outreach_cli import add_demo_commands
 

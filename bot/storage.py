@@ -40,8 +40,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
     Column,
+    Date,
     DateTime,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -214,15 +217,47 @@ def _migration_4(conn: Connection) -> None:
     _daily_counts(MetaData()).create_all(conn)
 
 
+def _risk_list(metadata: MetaData) -> MetaData:
+    """Added in version 5: the risk list the anti-fraud centre imports (bot/risklist.py). Phone
+    numbers and accounts only as a keyed hash; links, which are not personal, also in clear."""
+    entries = Table(
+        "risk_entries",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("kind", String(8), nullable=False),  # link, phone, account
+        Column("value_hash", LargeBinary(32), nullable=False),  # HMAC-SHA256 of the normalised value
+        Column("link", Text),  # the normalised link; NULL for the personal kinds
+        Column("level", String(8), nullable=False),
+        Column("source", String(64), nullable=False),
+        Column("listed_on", Date, nullable=False),
+        Column("scam_type", String(64)),
+    )
+    Index("ix_risk_entries_lookup", entries.c.kind, entries.c.value_hash)
+    Table(
+        "risk_sources",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("entries", Integer, nullable=False),
+        Column("imported_at", DateTime, nullable=False),  # UTC
+    )
+    return metadata
+
+
+def _migration_5(conn: Connection) -> None:
+    _risk_list(MetaData()).create_all(conn)
+
+
 # Forward migrations, in order: migration i brings the schema to version i. A new one appends a
 # function (ALTER/CREATE through ``conn``) and updates the current tables below to match.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5
+)
 
 _version_metadata = MetaData()
 schema_version = Table("schema_version", _version_metadata, Column("version", Integer, nullable=False))
 
 # The current schema, used by the queries.
-metadata = _daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData()))))
+metadata = _risk_list(_daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData())))))
 reports_table = metadata.tables["reports"]
 callbacks_table = metadata.tables["callback_requests"]
 settings_table = metadata.tables["store_settings"]
@@ -230,6 +265,8 @@ agents_table = metadata.tables["agents"]
 tickets_table = metadata.tables["handoff_tickets"]
 console_sessions_table = metadata.tables["console_sessions"]
 daily_counts_table = metadata.tables["daily_counts"]
+risk_entries_table = metadata.tables["risk_entries"]
+risk_sources_table = metadata.tables["risk_sources"]
 
 
 def schema_version_of(engine: Engine) -> int:
