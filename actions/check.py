@@ -2,6 +2,7 @@
 follow-up questions when the answer is unclear, then give the verdict and what to do."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -9,8 +10,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from knowledge.checker import Verdict
+from knowledge.lookup_answers import raised_risk
 
-from .common import checker, contact_line, knowledge, numbered, on_voice, warn_if_masked
+from .common import checker, contact_line, knowledge, masked_kinds, numbered, on_voice, warn_if_masked
+from .lookup import looked_up_in, speaker
 
 MAX_FOLLOW_UPS = 3
 MAX_CASE_CHARS = 4000
@@ -45,11 +48,15 @@ class ActionCheckScam(Action):
             case_text, confirmed, asked = text[-MAX_CASE_CHARS:], [], []
 
         warn_if_masked(dispatcher, tracker)
+        if intent == "check_contact":
+            return answer_look_up(dispatcher, tracker, text)
         if not case_text.strip():
             dispatcher.utter_message(response="utter_please_describe")
             return [SlotSet("check_pending", False)]
 
         verdict = checker().check(case_text, confirmed)
+        looked = looked_up_in(case_text)
+        verdict = replace(verdict, risk=raised_risk(verdict.risk, looked))
         question = next((q for q in verdict.follow_up if q.confirms not in asked), None)
         if question and len(asked) < MAX_FOLLOW_UPS and verdict.risk != "high":
             dispatcher.utter_message(
@@ -65,10 +72,9 @@ class ActionCheckScam(Action):
                 SlotSet("check_confirmed", confirmed),
             ]
 
-        if intent == "check_contact":
-            dispatcher.utter_message(text="我这里查不到某个号码、链接或账号的记录，只能根据您说的情况判断。")
-            dispatcher.utter_message(text=contact_line("antifraud_app", tracker))
         dispatcher.utter_message(text=describe(verdict, voice=on_voice(tracker), tracker=tracker))
+        if looked:
+            dispatcher.utter_message(text=speaker(tracker).message_section(looked))
         if verdict.advert:
             dispatcher.utter_message(response="utter_looks_like_advert")
         return [
@@ -80,6 +86,40 @@ class ActionCheckScam(Action):
             SlotSet("scam_type", verdict.scam_type),
             SlotSet("risk", verdict.risk),
         ]
+
+
+def answer_look_up(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[EventType]:
+    """"这个号码/链接靠谱吗": what each link, number and account shows and the risk list says,
+    then the verdict if the words around them are themselves a warning sign. No follow-up
+    questions: the resident asked about a value, not a situation."""
+    say = speaker(tracker)
+    looked = looked_up_in(text)
+    verdict = checker().check(text)
+    if looked:
+        dispatcher.utter_message(text=say.contact_answer(looked))
+    elif "bank_card" in masked_kinds(tracker):
+        dispatcher.utter_message(text=say.texts.card_was_masked)
+    else:
+        dispatcher.utter_message(text=say.ask_for_value())
+    # The words around the values may be a warning sign themselves ("说是公安，让我转到安全账户");
+    # a flag on the value alone ("境外号码") or the classifier's guess at a short question is not.
+    spans = [(item.indicator.start, item.indicator.end) for item in looked]
+    words_flagged = verdict.risk != "none" and any(
+        not any(start <= flag.start and flag.end <= end for start, end in spans) for flag in verdict.red_flags)
+    risk = raised_risk(verdict.risk if words_flagged else "none", looked)
+    if words_flagged:
+        dispatcher.utter_message(text=describe(replace(verdict, risk=risk), voice=say.voice, tracker=tracker))
+    elif not looked:  # an app's or a platform's name: the national app checks those
+        dispatcher.utter_message(text=contact_line("antifraud_app", tracker))
+    return [
+        SlotSet("case_text", text[-MAX_CASE_CHARS:]),
+        SlotSet("check_pending", False),
+        SlotSet("check_question", None),
+        SlotSet("check_asked", []),
+        SlotSet("check_confirmed", []),
+        SlotSet("scam_type", verdict.scam_type if words_flagged else None),
+        SlotSet("risk", risk),
+    ]
 
 
 def describe(verdict: Verdict, voice: bool, tracker: Tracker) -> str:

@@ -1,5 +1,7 @@
 """action_default_fallback: not understood. Say so plainly and keep the way to 110 open; the
-second time in a row, hand the conversation to a person (actions/handoff.py)."""
+second time in a row, hand the conversation to a person (actions/handoff.py). A message that
+holds a link, a number or an account ("这个链接能点吗 http://…") is looked up instead: whatever
+the words around it, that is what the resident wants to know."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +10,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from knowledge.indicators import find_indicators
+
+from .check import answer_look_up
 from .common import contact_line, on_voice
 
 
@@ -19,6 +24,8 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = (tracker.latest_message.get("text") or "").strip()
+        if find_indicators(text):
+            return answer_look_up(dispatcher, tracker, text)
         if text and previous_turn_fell_back(tracker):
             return [SlotSet("handoff_trigger", "fallback"), FollowupAction("action_handoff")]
         if not text:
