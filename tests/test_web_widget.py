@@ -3,11 +3,14 @@ against the assistant that scripts/run.sh starts.
 
 One browser for the module. The browser tests run in file order and share one conversation on
 a phone-sized page: greeting, a scam check, a report, quick replies, a masked code, a reload,
-then the one-tag embed on another site, and last the check that nothing left 127.0.0.1.
+screenshots sent with the picture button and pasted with Ctrl+V (read by the real OCR), then the
+one-tag embed on another site, and last the check that nothing left 127.0.0.1.
 Screenshots of each step go to results/screenshots/web-*.png.
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
 import re
 import threading
 import time
@@ -22,6 +25,8 @@ import yaml
 import requests
 from playwright.sync_api import Frame, Page
 
+from bot.channels.notices import load_notices
+from bot.pictures import MAX_PICTURE_BYTES
 from tests.assistant import Assistant
 from tests.browser import chromium
 from tests.conftest import ROOT
@@ -271,6 +276,87 @@ def test_the_conversation_survives_a_reload(web):
     said = [event["text"] for event in tracker["events"] if event["event"] == "user"]
     assert SCAM in said and "谢谢" in said
     assert not any(CODE in text for text in said)
+
+
+# --- pictures: a screenshot chosen with the button, or pasted ----------------------------------
+
+PICTURE_TEXTS = load_notices().picture
+SCAM_SMS = "【市公安局】您好，您的银行账户涉嫌洗钱，请立即把资金转到安全账户配合调查，否则将冻结。"
+TASK_CHAT = f"刷单做任务，先垫付500元，返佣金日结。验证码{CODE}发我帮你开通"
+
+
+def screenshot_of(web: Web, text: str, look: str, theme: str) -> bytes:
+    """A phone screenshot of ``text`` (tests/screenshots.py), rendered in this module's browser."""
+    from tests.screenshots import Bubble, page_html, scenes
+
+    scene = dataclasses.replace(scenes(1)[0], look=look, theme=theme, typed=text, bubbles=(Bubble(text, outgoing=False),))
+    page = web.page.context.browser.new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
+    try:
+        page.set_content(page_html(scene))
+        return page.screenshot(type="png")
+    finally:
+        page.close()
+
+
+def picture_posts(web: Web) -> int:
+    return sum(url.endswith("/webhooks/socketio/picture") for url in web.urls)
+
+
+def test_a_screenshot_chosen_with_the_button_is_read_and_checked(web, knowledge):
+    page = web.page
+    button = page.get_by_role("button", name="发图片")
+    box = button.bounding_box()
+    assert box["height"] >= 48 and box["width"] >= 72, "a big target on a phone"
+    assert float(button.evaluate("e => getComputedStyle(e).fontSize")[:-2]) >= 18
+    png = screenshot_of(web, SCAM_SMS, "sms", "light")
+    before = bot_count(page)
+    with page.expect_file_chooser() as chooser:
+        button.click()
+    chooser.value.set_files(files=[{"name": "截图.png", "mimeType": "image/png", "buffer": png}])
+    replies = wait_for_replies(page, before)
+    assert page.locator("#log .msg.user .msg-text").last.inner_text() == PICTURE_TEXTS.sent
+    assert replies[0].startswith(PICTURE_TEXTS.read.split("{words}")[0]) and "安全账户" in replies[0].replace("\n", "")
+    assert any(knowledge.scam_types["impersonate_police"].name in text for text in replies), replies
+    assert page.locator("#log .msg.bot").last.get_attribute("data-risk") == "high"
+    shot(page, "08-picture")
+    kept = stored(page)
+    assert "iVBORw0KGgo" not in kept and "data:image" not in kept and "blob:" not in kept  # the picture is not kept
+
+
+def test_a_screenshot_pasted_with_ctrl_v_is_read_masked_and_checked(web):
+    page = web.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web.assistant.url)
+    png = screenshot_of(web, TASK_CHAT, "chat", "dark")
+    # The resident copied the screenshot: the system clipboard holds a PNG.
+    page.evaluate(
+        """async (data) => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            await navigator.clipboard.write([new ClipboardItem({"image/png": new Blob([bytes], {type: "image/png"})})]);
+        }""",
+        base64.b64encode(png).decode("ascii"),
+    )
+    before = bot_count(page)
+    page.focus("#message")
+    page.keyboard.press("Control+V")
+    replies = wait_for_replies(page, before)
+    assert page.input_value("#message") == "", "the picture is not pasted as text"
+    assert replies[0].startswith(PICTURE_TEXTS.read.split("{words}")[0]) and "〔验证码已隐去〕" in replies[0]
+    verdict = page.locator("#log .msg.bot[data-risk]").last
+    assert verdict.get_attribute("data-risk") in ("high", "medium")
+    assert CODE not in page.locator("#log").inner_text() and CODE not in stored(page)
+
+
+def test_a_picture_the_server_would_refuse_is_refused_in_the_page(web):
+    page = web.page
+    posts = picture_posts(web)
+    for name, kind, size, reason in (("大图.png", "image/png", MAX_PICTURE_BYTES + 1, "too_big"),
+                                     ("说明.txt", "text/plain", 100, "not_image")):
+        before = bot_count(page)
+        with page.expect_file_chooser() as chooser:
+            page.get_by_role("button", name="发图片").click()
+        chooser.value.set_files(files=[{"name": name, "mimeType": kind, "buffer": b"\x89PNG" + bytes(size - 4)}])
+        assert wait_for_replies(page, before) == [PICTURE_TEXTS.refusal(reason)]
+    assert picture_posts(web) == posts, "refused in the page, never sent"
 
 
 def test_another_browser_with_the_session_id_alone_gets_a_new_conversation(web):

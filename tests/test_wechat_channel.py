@@ -32,11 +32,16 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 from sanic_testing.testing import SanicASGITestClient
 
+from bot.channels import pictures
+from bot.channels import wechat as wechat_module
+from bot.channels.notices import load_notices
+from bot.channels.pictures import CHECK_INTENT
 from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat_push import CustomerServiceSender
 from bot.channels.wechat_replies import load_texts, split_text, utf8_size
 from bot.channels.wechat_settings import ENVIRONMENT, load_settings
 from bot.channels.wechat_store import MemoryTTLStore
+from bot.pictures import Reading
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "/webhooks/wechat/webhook"
@@ -47,6 +52,7 @@ AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 characte
 ACCOUNT = "gh_fanzha_account"
 USER = "oUser_abcdefghijklmnop"
 TEXTS = load_texts()
+NOTICES = load_notices()
 
 
 # --- WeChat's side of the protocol (no wechatpy) ------------------------------------------
@@ -189,11 +195,14 @@ class Bot:
 
 
 class FakeWeChatAPI:
-    """The token and customer-service endpoints of api.weixin.qq.com, on 127.0.0.1."""
+    """The token, customer-service and media (临时素材) endpoints of api.weixin.qq.com, on 127.0.0.1."""
 
     def __init__(self) -> None:
         self.sent: list[dict] = []
         self.token_requests: list[dict] = []
+        self.media: dict[str, bytes] = {}  # MediaId → the picture a user sent
+        self.media_requests: list[dict] = []
+        self.declare_media_length = True  # False: the body ends when the connection closes
         self.expired: set[str] = set()
         self.fail_next = 0  # answer this many send calls with HTTP 500
         self.tokens = itertools.count(1)
@@ -214,6 +223,8 @@ class FakeWeChatAPI:
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if url.path == "/cgi-bin/media/get":
+                    return self._media(query)
                 if url.path != "/cgi-bin/token":
                     return self._json({"errcode": 404}, 404)
                 api.token_requests.append(query)
@@ -234,6 +245,22 @@ class FakeWeChatAPI:
                     return self._json({"errcode": 42001, "errmsg": "access_token expired"})
                 api.sent.append({"token": token, **body})
                 self._json({"errcode": 0, "errmsg": "ok"})
+
+            def _media(self, query: dict[str, str]) -> None:
+                api.media_requests.append(query)
+                token = query.get("access_token", "")
+                if token in api.expired or not token.startswith("TOKEN"):
+                    return self._json({"errcode": 42001, "errmsg": "access_token expired"})
+                picture = api.media.get(query.get("media_id", ""))
+                if picture is None:
+                    return self._json({"errcode": 40007, "errmsg": "invalid media_id"})
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-disposition", 'attachment; filename="picture.png"')
+                if api.declare_media_length:
+                    self.send_header("Content-Length", str(len(picture)))
+                self.end_headers()
+                self.wfile.write(picture)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/"
@@ -730,6 +757,88 @@ async def test_a_handoff_without_customer_service_api_keeps_the_words_as_the_rep
     h = harness(bot=Bot(answer=handoff_answer))
     reply = await h.ask(text_xml("转人工"))
     assert reply["MsgType"] == "text" and reply["Content"] == "我这就请值班人员来和您说。"
+
+
+# --- pictures (image messages) ------------------------------------------------------------
+# The OCR is a stand-in here (tests/test_picture_channels.py reads real screenshots).
+
+PICTURE = b"\x89PNG\r\n\x1a\n a resident's screenshot"
+READ_WORDS = "【公安局】您的账户涉嫌洗钱\n请转到安全账户，验证码是583920"
+
+
+@dataclass
+class Reader:
+    """Stands in for bot.pictures.read_picture: records what it was given."""
+
+    delay: float = 0.0
+    given: list[bytes] = field(default_factory=list)
+
+    async def __call__(self, data: bytes) -> Reading:
+        self.given.append(data)
+        await asyncio.sleep(self.delay)
+        return Reading(text=READ_WORDS, lines=tuple(READ_WORDS.split("\n")), seconds=self.delay)
+
+
+@pytest.fixture
+def reader(monkeypatch) -> Reader:
+    stand_in = Reader()
+    monkeypatch.setattr(pictures, "read_picture", stand_in)
+    return stand_in
+
+
+def image_xml(media_id: str) -> str:
+    return message_xml("image", PicUrl="http://mmbiz.qpic.cn/mmbiz/x/0", MediaId=media_id, MsgId=next(_msg_ids))
+
+
+@pytest.mark.parametrize("safe", [False, True])
+async def test_a_picture_is_fetched_with_the_cached_token_read_and_checked(fake_api, reader, safe):
+    fake_api.media["MEDIA_1"] = PICTURE
+    h = harness(api=fake_api, safe=safe)
+    reply = await h.ask(image_xml("MEDIA_1"))
+    assert reader.given == [PICTURE]
+    (turn,) = h.bot.received
+    assert "583920" not in turn.text and "安全账户" in turn.text  # masked before the assistant sees it
+    assert turn.parse_data["intent"]["name"] == CHECK_INTENT and turn.parse_data["text"] == turn.text
+    assert turn.metadata["wechat"]["msg_type"] == "image" and turn.metadata["fanzha"]["picture"] is True
+    assert reply["Content"] == f"{NOTICES.picture.read.format(words=turn.text)}\n\n收到：{turn.text}"
+    assert fake_api.media_requests[0]["media_id"] == "MEDIA_1"
+    assert fake_api.media_requests[0]["access_token"] == "TOKEN1" and len(fake_api.token_requests) == 1
+    # The token WeChat says has expired is renewed, and the picture fetched again with the new one.
+    fake_api.expired.add("TOKEN1")
+    again = await h.ask(image_xml("MEDIA_1"))
+    assert again["Content"] == reply["Content"] and len(h.bot.received) == 2
+    assert len(fake_api.token_requests) == 2 and fake_api.media_requests[-1]["access_token"] == "TOKEN2"
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_a_picture_over_the_cap_is_not_read_further_and_gets_a_plain_answer(fake_api, reader, monkeypatch, declared):
+    monkeypatch.setattr(wechat_module, "MAX_PICTURE_BYTES", 1000)
+    fake_api.media["HUGE"] = b"\x89PNG" + b"0" * 50_000
+    fake_api.declare_media_length = declared  # without Content-Length: counted as it arrives
+    h = harness(api=fake_api)
+    reply = await h.ask(image_xml("HUGE"))
+    assert reply["Content"] == NOTICES.picture.refusal("too_big")
+    assert reader.given == [] and h.bot.received == []
+
+
+async def test_a_picture_wechat_cannot_give_gets_a_plain_answer(fake_api, reader):
+    h = harness(api=fake_api)
+    reply = await h.ask(image_xml("EXPIRED_MEDIA"))  # WeChat: 40007 invalid media_id
+    assert reply["Content"] == NOTICES.picture.refusal("failed")
+    assert reader.given == [] and h.bot.received == []
+    h.bot.received.clear()
+    assert (await h.ask(text_xml("你好")))["Content"] == "收到：你好"  # the channel goes on
+
+
+async def test_a_slow_picture_turn_arrives_as_customer_service_messages(fake_api, reader):
+    reader.delay = 0.6
+    fake_api.media["MEDIA_2"] = PICTURE
+    h = harness(api=fake_api, reply_deadline=0.2)
+    resp = await h.post(image_xml("MEDIA_2"))
+    assert (resp.status, resp.text) == (200, "success")
+    await fake_api.wait_for(1)
+    (turn,) = h.bot.received
+    assert fake_api.texts_to(USER) == [f"{NOTICES.picture.read.format(words=turn.text)}\n\n收到：{turn.text}"]
 
 
 # --- configuration ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from knowledge.privacy import mask_sensitive
 
 from . import client_address
 from .notices import load_notices
+from .pictures import PictureMessage, RATE_LIMITED, as_check, read_words
 from .rate_limit import SENDER, limits_from_env
 
 # Long enough for a pasted chat log; longer texts are cut (the user is told, see metadata).
@@ -40,10 +41,13 @@ def clean_text(text: str | None) -> tuple[str, dict[str, Any]]:
     return text, notes
 
 
-def clean_user_message(message: UserMessage, client: str | None = None) -> UserMessage:
-    """Clean the text; note in the metadata under "fanzha" what was done and the ``client``
-    key (client_address.client_key) the actions count call-backs and SMS by."""
+def clean_user_message(message: UserMessage, client: str | None = None, picture: bool = False) -> UserMessage:
+    """Clean the text; note in the metadata under "fanzha" what was done, the ``client``
+    key (client_address.client_key) the actions count call-backs and SMS by, and whether the
+    text was read from a ``picture``."""
     text, notes = clean_text(message.text)
+    if picture:
+        notes["picture"] = True
     # Buttons send "/intent"; entity payloads ("/intent{...}") could set slots, so only the
     # bare form passes as a command.
     if text.startswith("/") and not _BUTTON_PAYLOAD.match(text):
@@ -67,24 +71,39 @@ class MaskingMixin:
     # True where the channel remembers each message's client address (client_address.remember):
     # REST and the web chat. WeChat's and Twilio's requests come from their servers.
     knows_client_address = False
+    # The wrapped callback, set by ``blueprint``: the channels' picture routes hand it their
+    # PictureMessage (bot/channels/pictures.py).
+    on_cleaned_message: Callable[[UserMessage], Awaitable[Any]]
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Any:
         limits, notices = limits_from_env(on_new_message), load_notices()
 
         async def cleaned(message: UserMessage) -> Any:
             address = client_address.current() if self.knows_client_address else None
+            picture = isinstance(message, PictureMessage)
             refused = limits.refusal(str(message.sender_id), address)
             if refused:
                 # Over a rate limit (bot/channels/rate_limit.py): Rasa never sees (or stores) it;
-                # the sender is told to wait.
+                # the sender is told to wait. A picture is not even read.
                 notice = notices.rate_limited if refused == SENDER else notices.busy
+                if picture:
+                    message.outcome, message.picture = RATE_LIMITED, b""
                 await message.output_channel.send_text_message(message.sender_id, notice)
                 return None
+            # A picture's words (bot/channels/pictures.py): read, masked, shown, then checked.
+            if picture and not await read_words(message, notices.picture):
+                return None
             client = client_address.client_key(address) if address else None
-            result = await on_new_message(clean_user_message(message, client))
+            message = clean_user_message(message, client, picture)
+            if picture:
+                read = notices.picture.read.format(words=message.text)
+                await message.output_channel.send_text_message(message.sender_id, read)
+                as_check(message)
+            result = await on_new_message(message)
             if (message.metadata or {}).get(METADATA_KEY, {}).get("truncated"):
                 truncated = notices.truncated.format(max_chars=MAX_MESSAGE_CHARS)
                 await message.output_channel.send_text_message(message.sender_id, truncated)
             return result
 
+        self.on_cleaned_message = cleaned
         return super().blueprint(cleaned)  # type: ignore[misc]

@@ -4,6 +4,12 @@ to the server's own pages and the origins in FANZHA_WIDGET_ORIGINS (bot/origins.
 With FANZHA_SOCKETIO_REDIS_URL set, the Rasa server replicas share their socket.io rooms
 through Redis: a message for a resident (an agent's reply from the console, the claim-timeout
 message, a turn's answers) reaches them from any replica, not only the one holding their socket.
+
+The page sends a picture over HTTP, not the socket: ``POST /webhooks/socketio/picture`` with the
+picture's bytes as the body and the session's id and token in the X-Fanzha-Session and
+X-Fanzha-Session-Token headers. The origin, the token and the size are checked as soon as the
+route is known, before the body is read; the answers (what was read, the check) go to the
+session's room like any turn's (bot/channels/pictures.py).
 """
 from __future__ import annotations
 
@@ -16,14 +22,20 @@ from urllib.parse import urlsplit
 import socketio
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput
-from sanic import Blueprint
+from sanic import Blueprint, response
+from sanic.exceptions import Forbidden
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sanic_routing import Route
 
 from bot.origins import origin_allowed, widget_origins
+from bot.pictures import MAX_PICTURE_BYTES
 
 from . import client_address
 from .masking import MaskingMixin
-from .request_checks import message_problem, sender_problem
-from .session_tokens import session_tokens
+from .pictures import PictureMessage
+from .request_checks import handler_name, message_problem, refuse_long_bodies_unread, request_environ, sender_problem
+from .session_tokens import SessionTokens, session_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +45,10 @@ SHARED_ROOMS_URL = "FANZHA_SOCKETIO_REDIS_URL"
 SHARED_ROOMS_CHANNEL = "fanzha-socketio"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 REDIS_CONNECT_TIMEOUT_S = 5
+PICTURE_PATH = "/picture"  # under the channel's prefix: /webhooks/socketio/picture
+PICTURE_HANDLER = "picture"
+SESSION_HEADER = "X-Fanzha-Session"
+SESSION_TOKEN_HEADER = "X-Fanzha-Session-Token"
 
 
 def shared_rooms_manager(env: Mapping[str, str] = os.environ) -> socketio.AsyncRedisManager | None:
@@ -135,4 +151,39 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
             client_address.remember(client_address.socket_address(sio.get_environ(sid, namespace=self.namespace)))
             await rasa_handler(sid, data)
 
+        if self.session_persistence:  # a picture's answers go to its session's room
+            self._add_picture_route(blueprint, allowed, tokens)
         return blueprint
+
+    def _add_picture_route(self, blueprint: Blueprint, allowed: tuple[str, ...], tokens: SessionTokens) -> None:
+        def refusal(request: Request) -> str | None:
+            if not origin_allowed(request.headers.get("origin"), request_environ(request), allowed):
+                return "pictures from other web sites are refused"
+            session_id = request.headers.get(SESSION_HEADER)
+            if sender_problem(session_id, SESSION_HEADER) or not tokens.valid(session_id, request.headers.get(SESSION_TOKEN_HEADER)):
+                return "a picture needs its chat session's id and token"
+            return None
+
+        # Before the body is read: a request that may not post here never gets it read.
+        refuse_long_bodies_unread(blueprint, MAX_PICTURE_BYTES)
+
+        @blueprint.signal("http.routing.after")
+        async def check_the_session(request: Request, route: Route, **_: Any) -> None:
+            if route in blueprint.routes and handler_name(route) == PICTURE_HANDLER:
+                problem = refusal(request)
+                if problem:
+                    raise Forbidden(problem)
+
+        @blueprint.route(PICTURE_PATH, methods=["POST"], name=PICTURE_HANDLER)
+        async def picture(request: Request) -> HTTPResponse:
+            if len(request.body or b"") > MAX_PICTURE_BYTES:  # only reached without Sanic's own HTTP (ASGI)
+                return response.json({"error": f"the picture must be at most {MAX_PICTURE_BYTES} bytes"}, status=413)
+            client_address.remember(client_address.address_of(request))
+            message = PictureMessage(request.body, self.get_output_channel(), request.headers[SESSION_HEADER],
+                                     input_channel=self.name())
+            try:
+                await self.on_cleaned_message(message)
+            except Exception as error:  # the answer so far went out through the socket
+                logger.error("socket.io: a picture turn failed: %s", type(error).__name__)
+            # The resident's answers went to the session's room; this says only what became of it.
+            return response.json({"outcome": message.outcome}, headers={"Cache-Control": "no-store"})

@@ -5,8 +5,9 @@ GET  /widget.js     the loader another site embeds with one script tag
 GET  /static/…      styles, scripts and the vendored socket.io client
 POST /chat/mask     the masked form of a typed message, so the page keeps no secrets
 
-The conversation itself runs over the socket.io channel (bot/channels/socketio.py); this
-channel only serves files, so it never calls Rasa's message handler.
+The conversation itself runs over the socket.io channel (bot/channels/socketio.py), pictures
+too (POST /webhooks/socketio/picture); this channel only serves files, so it never calls
+Rasa's message handler. The page's texts about pictures come from bot/channels/notices.yml.
 """
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ from sanic.response import HTTPResponse
 
 from knowledge.loader import KNOWLEDGE_DIR, Contact, load_contacts
 
+from bot.pictures import MAX_PICTURE_BYTES
+
 from .masking import MAX_MESSAGE_CHARS, clean_text
+from .notices import PictureNotices, load_notices
+from .socketio import PICTURE_PATH, SocketIOChannel
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -101,6 +106,13 @@ def call_bar(contacts: Mapping[str, Contact]) -> str:
     return "\n      ".join(links)
 
 
+def picture_texts(notices: PictureNotices) -> str:
+    """What the page says about a picture before (or without) the server's answer, as JSON."""
+    texts = {"sent": notices.sent, "reading": notices.reading, "failed": notices.refusal("failed"),
+             "not_image": notices.refusal("not_image"), "too_big": notices.refusal("too_big")}
+    return json.dumps(texts, ensure_ascii=False)
+
+
 def render_chat_page(assets: Mapping[str, Asset], contacts: Mapping[str, Contact], socketio_path: str) -> Asset:
     def url(name: str) -> str:
         return f"/static/{name}?v={assets[name].version}"
@@ -109,6 +121,9 @@ def render_chat_page(assets: Mapping[str, Asset], contacts: Mapping[str, Contact
         call_bar=call_bar(contacts),
         socketio_path=escape(socketio_path),
         mask_url="/chat/mask",
+        picture_url=f"/webhooks/{SocketIOChannel.name()}{PICTURE_PATH}",
+        picture_max_bytes=MAX_PICTURE_BYTES,
+        picture_texts=escape(picture_texts(load_notices().picture)),
         css_url=url("chat.css"),
         socketio_js_url=url("vendor/socket.io.min.js"),
         chat_js_url=url("chat.js"),

@@ -11,8 +11,11 @@ How a message is answered:
   entities. Refused requests never reach the assistant.
 - Text, recognised voice, a typed choice number, the subscribe event (sent as the greeting
   intent) and a menu click whose key is a button payload become one turn of the assistant.
-  Pictures, videos, locations and links get a short reply asking for words; other message
-  types a clear "cannot handle this"; unsubscribe and other events get no reply.
+  A picture (MsgType image) is fetched by its MediaId through WeChat's API with the cached
+  access token, read and checked like typed text (bot/channels/pictures.py), within the same
+  reply window as any turn; without AppID/AppSecret there is no API to fetch it, and it gets
+  the short reply asking for words, as videos, locations and links do. Other message
+  types get a clear "cannot handle this"; unsubscribe and other events get no reply.
 - WeChat waits 5 s and then retries the same message. Each message (MsgId; sender and time
   for events) starts one turn at most; a retry waits for that same turn. When the assistant
   has not answered by ``reply_deadline``, the request is answered ``success`` and the reply
@@ -45,9 +48,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent, UnsubscribeEvent
-from wechatpy.messages import BaseMessage, TextMessage, VoiceMessage
+from wechatpy.messages import BaseMessage, ImageMessage, TextMessage, VoiceMessage
+
+from bot.pictures import MAX_PICTURE_BYTES
 
 from .masking import MaskingMixin
+from .pictures import Picture, PictureMessage
 from .wechat_protocol import (
     RequestRejected,
     SafeMode,
@@ -105,6 +111,7 @@ class Inbound:
     text: Optional[str] = None
     direct: str = ""
     metadata: Optional[Dict[str, Any]] = None
+    picture: Optional[Picture] = None  # read, then checked, instead of ``text``
 
 
 class WeChatInput(InputChannel):
@@ -292,19 +299,17 @@ class WeChatInput(InputChannel):
         openid = message.source
         try:
             inbound = self._inbound(message, fields)
-            if inbound.text is None:
-                return Rendered(inbound.direct, ())
             collector = WeChatOutput()
-            await on_new_message(
-                UserMessage(
-                    inbound.text,
-                    collector,
-                    openid,
-                    input_channel=CHANNEL,
-                    message_id=key,
-                    metadata={CHANNEL: inbound.metadata},
-                )
-            )
+            metadata = {CHANNEL: inbound.metadata}
+            if inbound.picture is not None:
+                turn: UserMessage = PictureMessage(inbound.picture, collector, openid, input_channel=CHANNEL,
+                                                   message_id=key, metadata=metadata)
+            elif inbound.text is not None:
+                turn = UserMessage(inbound.text, collector, openid, input_channel=CHANNEL, message_id=key,
+                                   metadata=metadata)
+            else:
+                return Rendered(inbound.direct, ())
+            await on_new_message(turn)
             rendered = render(collector.messages, self.texts)
         except Exception:
             logger.exception("wechat: the assistant failed on %s", key)
@@ -326,6 +331,9 @@ class WeChatInput(InputChannel):
             if not recognised:
                 return Inbound(direct=self.texts.voice_not_recognised)
             return Inbound(recognised, metadata={**meta, "voice": True})
+        if isinstance(message, ImageMessage) and message.media_id and self.sender:
+            sender, media_id = self.sender, message.media_id
+            return Inbound(picture=lambda: sender.fetch_picture(media_id, MAX_PICTURE_BYTES), metadata=meta)
         if msg_type == "event":
             meta["event"] = fields["Event"].lower()
             if isinstance(message, (SubscribeEvent, SubscribeScanEvent)):

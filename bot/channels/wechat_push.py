@@ -1,4 +1,5 @@
-"""Customer-service messages (客服消息): how a reply reaches the user after the 5 s window.
+"""Customer-service messages (客服消息): how a reply reaches the user after the 5 s window; and
+the pictures residents send (临时素材, ``media/get``), fetched with the same client and token.
 
 wechatpy's WeChatClient keeps the access token in its session storage and fetches a new one
 when it is about to expire or when WeChat says it is invalid. Its calls block, so they run in
@@ -10,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
+
+from bot.pictures import PictureError
 
 logger = logging.getLogger(__name__)
 
@@ -93,5 +96,38 @@ class CustomerServiceSender:
                     await asyncio.sleep(delay)
         return True
 
+    async def fetch_picture(self, media_id: str, max_bytes: int) -> bytes:
+        """A picture a user sent (its MediaId), read no further than ``max_bytes``; raises
+        PictureError("too_big") beyond, WeChatClientException or a requests error otherwise.
+        wechatpy's ``get`` adds the cached token and renews it when WeChat says it expired."""
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(self._pool, lambda: self.client.get(
+            "media/get", params={"media_id": media_id}, stream=True, hooks={"response": _read_at_most(max_bytes)},
+        ))
+        if not isinstance(response, requests.Response):  # JSON without an errcode: not a picture
+            raise WeChatClientException(None, "media/get answered JSON, not a picture")
+        return response.content
+
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+def _read_at_most(limit: int) -> Callable[..., requests.Response]:
+    """A requests response hook for a streamed download: the body is read here, at most
+    ``limit`` bytes of it (WeChat's answer is trusted no further than any other picture)."""
+
+    def read(response: requests.Response, **_: Any) -> requests.Response:
+        declared = response.headers.get("Content-Length", "")
+        body = bytearray()
+        if not (declared.isdigit() and int(declared) > limit):
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    break
+        response.close()
+        if (declared.isdigit() and int(declared) > limit) or len(body) > limit:
+            raise PictureError("too_big", f"the picture is over {limit} bytes")
+        response._content = bytes(body)  # what response.content (and wechatpy) read from now on
+        return response
+
+    return read

@@ -1,5 +1,7 @@
 /* The chat page: talks to Rasa's socket.io channel, keeps the conversation in localStorage
-   so a reload (or closing the tab) loses nothing, and shows every text with textContent. */
+   so a reload (or closing the tab) loses nothing, and shows every text with textContent.
+   A picture (chosen with the button, or pasted) is posted to the server with the session's
+   token; the answers come over the socket like any other. The picture itself is not kept. */
 (function () {
   "use strict";
 
@@ -23,10 +25,16 @@
   var replies = document.getElementById("replies");
   var form = document.getElementById("composer");
   var input = document.getElementById("message");
+  var pictureButton = document.getElementById("picture-button");
+  var pictureInput = document.getElementById("picture");
+  // What the page says about pictures (bot/channels/notices.yml) and the server's size cap.
+  var PICTURE = JSON.parse(body.getAttribute("data-picture-texts"));
+  var MAX_PICTURE_BYTES = Number(body.getAttribute("data-picture-max-bytes"));
 
   var state = load();
   var ready = false; // session confirmed: replies for our session_id reach this socket
   var outbox = []; // messages typed while not ready
+  var pictureOutbox = []; // pictures chosen while not ready (kept in memory only)
 
   function load() {
     try {
@@ -137,6 +145,41 @@
     }
   }
 
+  /* A notice of the page's own, shown as the assistant's (a picture refused before sending). */
+  function notice(text) {
+    add({ from: "bot", text: text, risk: null, replies: [] });
+    setStatus("");
+    save();
+  }
+
+  function sendPicture(file) {
+    if (!file) return;
+    if (file.type && file.type.indexOf("image/") !== 0) { notice(PICTURE.not_image); return; }
+    if (file.size > MAX_PICTURE_BYTES) { notice(PICTURE.too_big); return; }
+    add({ from: "user", text: PICTURE.sent });
+    save();
+    if (ready) postPicture(file); else pictureOutbox.push(file);
+    setStatus(ready ? PICTURE.reading : UI.offline);
+  }
+
+  function postPicture(file) {
+    window.fetch(body.getAttribute("data-picture-url"), {
+      method: "POST",
+      headers: {
+        "Content-Type": file.type || "application/octet-stream",
+        "X-Fanzha-Session": state.sessionId,
+        "X-Fanzha-Session-Token": state.sessionToken || ""
+      },
+      body: file,
+      credentials: "same-origin"
+    }).then(function (response) {
+      // A refused request gets no answer over the socket: say why here.
+      if (!response.ok) notice(response.status === 413 ? PICTURE.too_big : PICTURE.failed);
+    }, function () {
+      notice(PICTURE.failed);
+    });
+  }
+
   function masked(text) {
     return window.fetch(body.getAttribute("data-mask-url"), {
       method: "POST",
@@ -185,6 +228,8 @@
     save();
     setStatus(outbox.length ? UI.waiting : "");
     while (outbox.length) emitMessage(outbox.shift());
+    if (pictureOutbox.length) setStatus(PICTURE.reading);
+    while (pictureOutbox.length) postPicture(pictureOutbox.shift());
     // A new conversation opens with the assistant's own greeting.
     if (fresh && !state.greeted) {
       state.greeted = true;
@@ -214,6 +259,25 @@
       event.preventDefault();
       if (form.requestSubmit) form.requestSubmit();
       else form.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+
+  pictureButton.addEventListener("click", function () { pictureInput.click(); });
+  pictureInput.addEventListener("change", function () {
+    var file = pictureInput.files && pictureInput.files[0];
+    pictureInput.value = ""; // the same picture may be chosen again
+    sendPicture(file);
+  });
+
+  // Ctrl+V (or a phone keyboard's paste) of a picture anywhere on the page; text pastes as usual.
+  document.addEventListener("paste", function (event) {
+    var files = (event.clipboardData && event.clipboardData.files) || [];
+    for (var i = 0; i < files.length; i++) {
+      if (files[i].type.indexOf("image/") === 0) {
+        event.preventDefault();
+        sendPicture(files[i]);
+        return;
+      }
     }
   });
 
