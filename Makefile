@@ -44,6 +44,9 @@ pytest:
 
 bench: install $(MODEL)
 	$(PY) bench/checker_bench.py
+	$(PY) bench/ocr_bench.py --count 64
+	$(PY) bench/lookup_bench.py
+	$(PY) bench/risklist_bench.py
 	$(PY) bench/rest_bench.py
 	$(PY) bench/wechat_bench.py --messages 500 --concurrency 8
 	$(PY) bench/voice_bench.py --calls 200 --concurrency 10

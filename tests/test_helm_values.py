@@ -17,6 +17,7 @@ RELEASE = "fanzha"  # README: helm install fanzha rasa/rasa -f deploy/helm/value
 PUBLIC = (
     "/chat", "/chat/mask", "/widget.js", "/static/chat.js", "/static/vendor/socket.io.min.js",
     "/socket.io/", "/webhooks/rest/webhook", "/webhooks/wechat/webhook",
+    "/webhooks/rest/picture", "/webhooks/socketio/picture",
     "/webhooks/voice/webhook", "/webhooks/voice/status", "/webhooks/voice/dial", "/webhooks/voice/whisper",
 )
 PRIVATE = (
@@ -90,3 +91,12 @@ def test_the_servers_trust_the_ingress_as_their_one_proxy():
     # stays http) and every resident shares the ingress's address in the per-address limits.
     env = {entry["name"]: entry.get("value") for entry in VALUES.get("extraEnv") or []}
     assert env.get("FANZHA_PROXIES_COUNT") == "1"
+
+
+def test_the_ingress_lets_a_screenshot_through():
+    # ingress-nginx refuses bodies over 1 MB unless told otherwise: most phone screenshots would
+    # get a 413 at the ingress before the server's own cap is ever reached.
+    from bot.channels.request_checks import MAX_PICTURE_POST_BYTES
+
+    size = VALUES["ingress"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert size.endswith("m") and int(size[:-1]) * 1024 * 1024 >= MAX_PICTURE_POST_BYTES
