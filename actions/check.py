@@ -2,6 +2,7 @@
 follow-up questions when the answer is unclear, then give the verdict and what to do."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -9,11 +10,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.storage import StorageError
 from knowledge.checker import Verdict
 from knowledge.lookup_answers import raised_risk
 
-from .common import checker, contact_line, knowledge, masked_kinds, numbered, on_voice, warn_if_masked
+from .common import checker, contact_line, knowledge, masked_kinds, numbered, on_voice, report_store, warn_if_masked
 from .lookup import looked_up_in, speaker
+
+logger = logging.getLogger(__name__)
 
 MAX_FOLLOW_UPS = 3
 MAX_CASE_CHARS = 4000
@@ -77,6 +81,7 @@ class ActionCheckScam(Action):
             dispatcher.utter_message(text=speaker(tracker).message_section(looked))
         if verdict.advert:
             dispatcher.utter_message(response="utter_looks_like_advert")
+        count_check(tracker, verdict.scam_type, verdict.risk)
         return [
             SlotSet("case_text", case_text),
             SlotSet("check_pending", False),
@@ -111,6 +116,7 @@ def answer_look_up(dispatcher: CollectingDispatcher, tracker: Tracker, text: str
         dispatcher.utter_message(text=describe(replace(verdict, risk=risk), voice=say.voice, tracker=tracker))
     elif not looked:  # an app's or a platform's name: the national app checks those
         dispatcher.utter_message(text=contact_line("antifraud_app", tracker))
+    count_check(tracker, verdict.scam_type if words_flagged else None, risk)
     return [
         SlotSet("case_text", text[-MAX_CASE_CHARS:]),
         SlotSet("check_pending", False),
@@ -120,6 +126,15 @@ def answer_look_up(dispatcher: CollectingDispatcher, tracker: Tracker, text: str
         SlotSet("scam_type", verdict.scam_type if words_flagged else None),
         SlotSet("risk", risk),
     ]
+
+
+def count_check(tracker: Tracker, scam_type: str | None, risk: str) -> None:
+    """Count the verdict for the trends dashboard (type, risk, channel; nothing else). A
+    database that cannot count must not cost the resident the answer."""
+    try:
+        report_store().count_check(channel=tracker.get_latest_input_channel() or "unknown", scam_type=scam_type, risk=risk)
+    except StorageError as error:
+        logger.warning("check not counted for the trends: %s", error)
 
 
 def describe(verdict: Verdict, voice: bool, tracker: Tracker) -> str:

@@ -1,4 +1,5 @@
-"""``fanzha agent add|passwd|disable|list``: who may log in to the agent console."""
+"""``fanzha agent add|passwd|disable|role|list``: who may log in to the agent console, and who
+of them may see the trends dashboard (``--role supervisor``)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from bot.handoff import TicketStore
+from bot.handoff import ROLES, TicketStore
 from bot.report_cli import guarded
 from bot.storage import ReportStore, StorageError
 
@@ -33,10 +34,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     password = _read_password(args)
     tickets = _tickets(create=True)
     try:
-        tickets.add_agent(args.name, password)
+        tickets.add_agent(args.name, password, args.role)
     finally:
         tickets.store.close()
-    print(f"agent {args.name} added")
+    print(f"agent {args.name} added" + (f" with the role {', '.join(args.role)}" if args.role else ""))
     return 0
 
 
@@ -61,11 +62,22 @@ def cmd_disable(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_role(args: argparse.Namespace) -> int:
+    tickets = _tickets(create=False)
+    try:
+        tickets.set_roles(args.name, args.role)
+    finally:
+        tickets.store.close()
+    print(f"{args.name} now has the roles: {', '.join(args.role) or 'none (duty desk only)'}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     tickets = _tickets(create=False)
     try:
         for name, active in tickets.agents():
-            print(f"{name}\t{'active' if active else 'disabled'}")
+            roles = " ".join(sorted(tickets.roles_of(name))) if active else ""
+            print(f"{name}\t{'active' if active else 'disabled'}\t{roles}".rstrip())
     finally:
         tickets.store.close()
     return 0
@@ -83,8 +95,19 @@ def add_agent_commands(commands: Any) -> None:
         command.add_argument("name", help="login name: 2-32 letters, digits, '.', '_' or '-'")
         command.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
         command.set_defaults(func=guarded(handler, "agent"))
+        if name == "add":
+            _role_option(command)
+    role = sub.add_parser("role", help="set an agent's roles (none given: duty desk only)")
+    role.add_argument("name")
+    _role_option(role)
+    role.set_defaults(func=guarded(cmd_role, "agent"))
     disable = sub.add_parser("disable", help="stop an agent from logging in")
     disable.add_argument("name")
     disable.set_defaults(func=guarded(cmd_disable, "agent"))
     listing = sub.add_parser("list", help="list the agents")
     listing.set_defaults(func=guarded(cmd_list, "agent"))
+
+
+def _role_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--role", action="append", default=[], choices=ROLES,
+                         help="supervisor: may also see the trends dashboard (repeat for more roles)")

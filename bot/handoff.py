@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot import trends
 from bot.storage import LOCAL_TZ, ReportStore, StorageError, agents_table, console_sessions_table, tickets_table
 
 ENV_DUTY_HOURS = "FANZHA_DUTY_HOURS"
@@ -40,6 +41,9 @@ ACTIVE = (WAITING, CLAIMED)  # the bot is paused for these
 DESK_CHANNELS = frozenset({"socketio", "wechat"})
 LAST_TURNS = 12  # turns of the conversation copied into the ticket
 
+# Roles beyond the duty desk every agent has: a supervisor may see the trends dashboard.
+SUPERVISOR = "supervisor"
+ROLES = (SUPERVISOR,)
 _AGENT_NAME = re.compile(r"^[\w.\-]{2,32}$")
 MIN_PASSWORD_CHARS = 10
 # scrypt at n=2**15, r=8: 32 MiB and about 0.1 s per try (the work factor OWASP suggests).
@@ -233,6 +237,7 @@ class TicketStore:
                     created_at=self._now(),
                 )
             ).inserted_primary_key[0]
+            trends.add_event(conn, self.store.today(), trends.HANDOFF, channel, (reason,))
         return self.get(new_id)
 
     def get(self, ticket_id: int) -> Ticket:
@@ -258,19 +263,30 @@ class TicketStore:
         with self.engine.connect() as conn:
             return [self._ticket(row) for row in conn.execute(query).all()]
 
-    def _change(self, ticket_id: int, condition: Any, **values: Any) -> bool:
+    def _change(self, ticket_id: int, condition: Any, waited: str | None = None, **values: Any) -> bool:
+        """``waited``: the change ends the ticket's wait for an agent (answered or unanswered);
+        the wait is counted for the trends dashboard in the same transaction."""
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(tickets_table).where(and_(tickets_table.c.id == ticket_id, condition)).values(**values)
             ).rowcount
+            if changed == 1 and waited:
+                self._count_wait(conn, ticket_id, waited)
         return changed == 1
+
+    def _count_wait(self, conn: Any, ticket_id: int, waited: str) -> None:
+        row = conn.execute(select(tickets_table).where(tickets_table.c.id == ticket_id)).one()
+        if waited == trends.ANSWERED and row.claimed_at != row.closed_at and row.closed_at is not None:
+            return  # closed by the agent who claimed it earlier: that wait was counted at the claim
+        end = row.claimed_at if waited == trends.ANSWERED else row.closed_at
+        trends.add(conn, self.store.today(), trends.WAIT, waited, total=(end - row.created_at).total_seconds())
 
     def claim(self, ticket_id: int, agent: str) -> bool:
         """True for the one agent who gets the ticket; False if anybody holds it or it is over."""
         return self._change(
             ticket_id,
             and_(tickets_table.c.status == WAITING, tickets_table.c.claimed_by.is_(None)),
-            status=CLAIMED, claimed_by=agent, claimed_at=self._now(),
+            waited=trends.ANSWERED, status=CLAIMED, claimed_by=agent, claimed_at=self._now(),
         )
 
     def _held_by(self, agent: str) -> Any:
@@ -290,7 +306,7 @@ class TicketStore:
         may = or_(self._held_by(agent), and_(tickets_table.c.status == WAITING, tickets_table.c.claimed_by.is_(None)))
         now = self._now()
         return self._change(
-            ticket_id, may, status=CLOSED, outcome=outcome, closed_at=now,
+            ticket_id, may, waited=trends.ANSWERED, status=CLOSED, outcome=outcome, closed_at=now,
             claimed_by=func.coalesce(tickets_table.c.claimed_by, agent),
             claimed_at=func.coalesce(tickets_table.c.claimed_at, now),
         )
@@ -303,13 +319,15 @@ class TicketStore:
             candidates = [row.id for row in conn.execute(query).all()]
         expired = []
         for ticket_id in candidates:
-            if self._change(ticket_id, tickets_table.c.status == WAITING, status=UNANSWERED, closed_at=self._now()):
+            if self._change(ticket_id, tickets_table.c.status == WAITING, waited=trends.UNANSWERED,
+                            status=UNANSWERED, closed_at=self._now()):
                 expired.append(self.get(ticket_id))
         return expired
 
     # --- agents -----------------------------------------------------------------------------
 
-    def add_agent(self, name: str, password: str) -> None:
+    def add_agent(self, name: str, password: str, roles: Sequence[str] = ()) -> None:
+        roles_text = _roles_text(roles)
         if not _AGENT_NAME.fullmatch(name or ""):
             raise HandoffError("an agent name is 2 to 32 letters, digits, '.', '_' or '-'")
         if len(password or "") < MIN_PASSWORD_CHARS:
@@ -317,7 +335,8 @@ class TicketStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(
-                    insert(agents_table).values(name=name, password_hash=hash_password(password), active=1, created_at=self._now())
+                    insert(agents_table).values(name=name, password_hash=hash_password(password), active=1,
+                                                created_at=self._now(), roles=roles_text)
                 )
         except IntegrityError:
             raise HandoffError(f"there is already an agent called {name}") from None
@@ -344,6 +363,21 @@ class TicketStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(agents_table.c.name, agents_table.c.active).order_by(agents_table.c.name)).all()
         return [(row.name, bool(row.active)) for row in rows]
+
+    def set_roles(self, name: str, roles: Sequence[str]) -> None:
+        roles_text = _roles_text(roles)
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(agents_table).where(agents_table.c.name == name).values(roles=roles_text)).rowcount
+        if not changed:
+            raise HandoffError(f"no agent called {name}")
+
+    def roles_of(self, name: str) -> frozenset[str]:
+        """The agent's roles, read on every request: a role taken away counts at once."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                select(agents_table.c.roles).where(agents_table.c.name == name, agents_table.c.active == 1)
+            ).scalar()
+        return frozenset((text or "").split())
 
     def agent_active(self, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -386,6 +420,13 @@ class TicketStore:
     @staticmethod
     def _sessions_of(agent: str) -> Any:
         return delete(console_sessions_table).where(console_sessions_table.c.agent == agent)
+
+
+def _roles_text(roles: Sequence[str]) -> str:
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise HandoffError(f"unknown role {', '.join(sorted(unknown))}: roles are {', '.join(ROLES)}")
+    return " ".join(sorted(set(roles)))
 
 
 def _session_hash(sid: str) -> str:

@@ -54,13 +54,16 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text as text_sql,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
+from bot import trends
 from bot.sqlite_pragmas import set_pragmas
+from bot.trends import trend_tables
 from knowledge.case_summary import mask_report_fields
 from knowledge.privacy import mask_sensitive
 
@@ -247,17 +250,25 @@ def _migration_5(conn: Connection) -> None:
     _risk_list(MetaData()).create_all(conn)
 
 
+def _migration_6(conn: Connection) -> None:
+    """Version 6: the trends dashboard's daily counts (bot/trends.py), and agents' roles
+    (a space-separated list; "supervisor" may see the dashboard)."""
+    trend_tables(MetaData()).create_all(conn)
+    conn.execute(text_sql("ALTER TABLE agents ADD COLUMN roles VARCHAR(64) NOT NULL DEFAULT ''"))
+
+
 # Forward migrations, in order: migration i brings the schema to version i. A new one appends a
 # function (ALTER/CREATE through ``conn``) and updates the current tables below to match.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6
 )
 
 _version_metadata = MetaData()
 schema_version = Table("schema_version", _version_metadata, Column("version", Integer, nullable=False))
 
 # The current schema, used by the queries.
-metadata = _risk_list(_daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData())))))
+metadata = trend_tables(_risk_list(_daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData()))))))
+metadata.tables["agents"].append_column(Column("roles", String(64), nullable=False, default=""))
 reports_table = metadata.tables["reports"]
 callbacks_table = metadata.tables["callback_requests"]
 settings_table = metadata.tables["store_settings"]
@@ -267,6 +278,7 @@ console_sessions_table = metadata.tables["console_sessions"]
 daily_counts_table = metadata.tables["daily_counts"]
 risk_entries_table = metadata.tables["risk_entries"]
 risk_sources_table = metadata.tables["risk_sources"]
+trend_counts_table = metadata.tables["trend_counts"]
 
 
 def schema_version_of(engine: Engine) -> int:
@@ -563,6 +575,19 @@ class ReportStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def today(self) -> date:
+        """Today in the residents' calendar (the day the trend counts file an event under)."""
+        return self._clock().astimezone(LOCAL_TZ).date()
+
+    def count_check(self, *, channel: str, scam_type: str | None, risk: str | None) -> None:
+        """A checker verdict given to a resident, for the trends dashboard (bot/trends.py)."""
+        try:
+            with self.engine.begin() as conn:
+                trends.add_event(conn, self.today(), trends.CHECK, channel,
+                                 (trends.code(scam_type, trends.NO_TYPE), trends.code(risk)))
+        except SQLAlchemyError as error:
+            raise StorageError(f"the check was not counted: {error.__class__.__name__}") from None
+
     def __enter__(self) -> "ReportStore":
         return self
 
@@ -628,6 +653,10 @@ class ReportStore:
             try:
                 with self.engine.begin() as conn:
                     conn.execute(insert(reports_table).values(reference=reference, **values))
+                    if status == FINISHED:  # counted with the report: a queued one once, when stored
+                        payment, yuan = trends.report_keys(fields)
+                        trends.add_event(conn, day, trends.REPORT, channel,
+                                         (trends.code(scam_type), payment), total=yuan)
             except IntegrityError:
                 continue
             except SQLAlchemyError as error:  # down, locked, full: the caller keeps the report elsewhere
@@ -724,6 +753,7 @@ class ReportStore:
                     created_at=now,
                 )
             ).inserted_primary_key[0]
+            trends.add_event(conn, self.today(), trends.CALLBACK, channel, (channel,))
             row = conn.execute(select(callbacks_table).where(callbacks_table.c.id == new_id)).one()
         return self._callback(row)
 

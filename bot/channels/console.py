@@ -9,6 +9,9 @@ GET  /console/api/me               the agent, the CSRF token, reasons and outcom
 GET  /console/api/tickets          the live queue: active tickets, waiting time
 GET  /console/api/refusals         call-backs and SMS refused today / in the last 7 days (counts only)
 GET  /console/api/tickets/<id>     a ticket with its summary and transcript (``?since=n``: new lines)
+GET  /console/trends               the trends dashboard (agents with the role "supervisor"; 403 otherwise)
+GET  /console/api/trends           its figures (``?period=day|week&span=n``), counts only
+GET  /console/api/trends.csv       one chart's numbers (``?chart=id``), counts 1-4 written "<5"
 POST /console/api/tickets/<id>/claim | reply {"text"} | handback | close {"outcome"}
 
 Every /console/api route but login needs the session cookie (401 otherwise); every POST
@@ -35,16 +38,18 @@ from sanic.response import HTTPResponse
 
 from bot.console_auth import COOKIE, LoginThrottle, Session, Sessions, load_secret
 from bot.daily_limits import refusals as daily_refusals
-from bot.handoff import HandoffSettings, TicketStore, Ticket
+from bot.handoff import SUPERVISOR, HandoffSettings, TicketStore, Ticket
 from bot.storage import ReportStore
+from bot.trends_report import CHART_IDS, PERIODS, RISING_ID, chart_csv, dashboard
 from knowledge.handoff import handoff_texts
-from knowledge.loader import KNOWLEDGE_DIR, load_contacts
+from knowledge.loader import KNOWLEDGE_DIR, default_knowledge, load_contacts
 
 from .console_desk import Desk, DeskError
 
 logger = logging.getLogger(__name__)
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "web" / "console"
+VENDOR_DIR = CONSOLE_DIR / "vendor"  # Chart.js, served from here: no CDN
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -88,6 +93,7 @@ class AgentConsoleChannel(InputChannel):
         self.texts = handoff_texts()
         self.contacts = load_contacts(KNOWLEDGE_DIR / "contacts.yml")
         self._tickets: TicketStore | None = None
+        self._labels: dict[str, str] | None = None
         self._sweeper: asyncio.Task | None = None
 
     def url_prefix(self) -> str:
@@ -127,11 +133,16 @@ class AgentConsoleChannel(InputChannel):
         origin = request.headers.get("origin")
         return origin is None or origin == f"{request.scheme}://{request.host}"
 
-    def guarded(self, handler: Callable[..., Awaitable[HTTPResponse]]) -> Callable[..., Awaitable[HTTPResponse]]:
+    def guarded(
+        self, handler: Callable[..., Awaitable[HTTPResponse]], role: str | None = None
+    ) -> Callable[..., Awaitable[HTTPResponse]]:
+        """``role``: only agents with it (read on each request, so taking it away counts at once)."""
         async def run(request: Request, **kwargs: Any) -> HTTPResponse:
             session = self.session(request)
             if session is None:
                 return _error(401, "请先登录")
+            if role is not None and role not in self.tickets.roles_of(session.agent):
+                return _error(403, "只有主管账号可以查看")
             if request.method == "POST" and (
                 not self._same_origin(request)
                 or not self.sessions.csrf_ok(session, request.headers.get("x-csrf-token"))
@@ -162,13 +173,39 @@ class AgentConsoleChannel(InputChannel):
             "waiting_seconds": round(ticket.waiting_seconds(_utc(now))),
         }
 
-    def _page(self, name: str) -> HTTPResponse:
+    def _page(self, name: str, status: int = 200) -> HTTPResponse:
         body = (CONSOLE_DIR / name).read_bytes()
-        return response.raw(body, content_type=TYPES[".html"], headers={**HEADERS, "Content-Security-Policy": PAGE_POLICY})
+        return response.raw(body, status=status, content_type=TYPES[".html"],
+                            headers={**HEADERS, "Content-Security-Policy": PAGE_POLICY})
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Names of the codes the trends count by, from the knowledge files."""
+        if self._labels is None:
+            kb = default_knowledge()
+            self._labels = {
+                **{code: scam.name for code, scam in kb.scam_types.items()},
+                **{code: channel.name for code, channel in kb.procedures.payment_channels.items()},
+                **{code: reason.label for code, reason in self.texts.reasons.items()},
+            }
+        return self._labels
+
+    def trends(self, request: Request) -> dict[str, Any]:
+        """The dashboard's figures for the query's period and span; ValueError for a bad query."""
+        period = request.args.get("period", "day")
+        if period not in PERIODS:
+            raise ValueError("period must be day or week")
+        default, largest = PERIODS[period]
+        raw = request.args.get("span", str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= largest:
+            raise ValueError(f"span must be a number of {period}s from 1 to {largest}")
+        store = self.tickets.store
+        return dashboard(store.engine, store.today(), period, int(raw), self.labels)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         console = Blueprint("agent_console", __name__)
         assets = {p.name: p for p in CONSOLE_DIR.iterdir() if p.suffix in (".js", ".css")}
+        vendor = {p.name: p for p in VENDOR_DIR.iterdir() if p.suffix == ".js"}
 
         @console.listener("after_server_start")
         async def start_sweeper(app: Any, _loop: Any) -> None:
@@ -184,6 +221,22 @@ class AgentConsoleChannel(InputChannel):
             if self.session(request) is None:
                 return response.redirect("/console/login", headers=HEADERS)
             return self._page("console.html")
+
+        @console.route("/console/trends", methods=["GET"])
+        async def trends_page(request: Request) -> HTTPResponse:
+            session = self.session(request)
+            if session is None:
+                return response.redirect("/console/login", headers=HEADERS)
+            if SUPERVISOR not in self.tickets.roles_of(session.agent):
+                return self._page("forbidden.html", status=403)
+            return self._page("trends.html")
+
+        @console.route("/console/assets/vendor/<name>", methods=["GET"])
+        async def vendored(request: Request, name: str) -> HTTPResponse:
+            path = vendor.get(name)
+            if path is None:
+                return response.text("not found", status=404, headers=HEADERS)
+            return response.raw(path.read_bytes(), content_type=TYPES[path.suffix], headers=HEADERS)
 
         @console.route("/console/login", methods=["GET"])
         async def login_page(request: Request) -> HTTPResponse:
@@ -239,6 +292,7 @@ class AgentConsoleChannel(InputChannel):
             return _json(
                 {
                     "agent": session.agent,
+                    "roles": sorted(self.tickets.roles_of(session.agent)),
                     "csrf": self.sessions.csrf_token(session),
                     "outcomes": dict(self.texts.outcomes),
                     "claim_timeout": self.settings.claim_timeout,
@@ -250,6 +304,26 @@ class AgentConsoleChannel(InputChannel):
             """Requests over today's caps (bot/daily_limits.py): how many, never who."""
             loop = asyncio.get_running_loop()
             return _json(await loop.run_in_executor(None, daily_refusals, self.tickets.store))
+
+        async def trend_figures(request: Request, session: Session) -> HTTPResponse:
+            try:
+                data = await asyncio.get_running_loop().run_in_executor(None, self.trends, request)
+            except ValueError as error:
+                return _error(400, str(error))
+            return _json(data)
+
+        async def trend_csv(request: Request, session: Session) -> HTTPResponse:
+            chart = request.args.get("chart", "")
+            if chart not in CHART_IDS and chart != RISING_ID:
+                return _error(400, f"chart must be one of {', '.join([*CHART_IDS, RISING_ID])}")
+            try:
+                data = await asyncio.get_running_loop().run_in_executor(None, self.trends, request)
+            except ValueError as error:
+                return _error(400, str(error))
+            name = f"fanzha-{chart}-{data['period']}-{data['labels'][-1]}.csv"
+            # A byte-order mark: spreadsheet programs then read the Chinese headings as UTF-8.
+            return response.raw(("\ufeff" + chart_csv(data, chart)).encode("utf-8"), content_type="text/csv; charset=utf-8",
+                                headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
 
         async def queue(request: Request, session: Session) -> HTTPResponse:
             now = time.time()
@@ -298,6 +372,8 @@ class AgentConsoleChannel(InputChannel):
         console.add_route(self.guarded(me), "/console/api/me", methods=["GET"], name="me")
         console.add_route(self.guarded(queue), "/console/api/tickets", methods=["GET"], name="queue")
         console.add_route(self.guarded(refused), "/console/api/refusals", methods=["GET"], name="refusals")
+        console.add_route(self.guarded(trend_figures, SUPERVISOR), "/console/api/trends", methods=["GET"], name="trends")
+        console.add_route(self.guarded(trend_csv, SUPERVISOR), "/console/api/trends.csv", methods=["GET"], name="trends_csv")
         console.add_route(self.guarded(ticket), "/console/api/tickets/<ticket_id:int>", methods=["GET"], name="ticket")
         for action, handler in (("claim", claim), ("reply", reply), ("handback", hand_back), ("close", close)):
             console.add_route(

@@ -177,6 +177,7 @@
   api("me").then(function (data) {
     me = data;
     $("who").textContent = data.agent + " · 值班时间 " + data.duty_hours;
+    $("trends-link").hidden = (data.roles || []).indexOf("supervisor") < 0;
     var select = $("outcome");
     Object.keys(data.outcomes).forEach(function (code) {
       var option = document.createElement("option");
