@@ -8,7 +8,7 @@ TRAINING_INPUTS := config.yml $(FAQ_DOMAIN) $(wildcard bot/domain/*.yml nlu/*.ym
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test install validate train nlu-gate conversation-tests pytest bench clean
+.PHONY: run test install validate train nlu-gate conversation-tests pytest container-test bench clean
 
 run: install $(FAQ_DOMAIN) $(MODEL)
 	scripts/run.sh
@@ -41,6 +41,10 @@ conversation-tests: $(MODEL)
 
 pytest:
 	$(VENV)/bin/pytest -q
+
+# Builds deploy/Dockerfile's image with podman (as root; minutes) and talks to it: not in `make test`.
+container-test: install $(MODEL)
+	FANZHA_CONTAINER_TEST=1 $(VENV)/bin/pytest -q tests/test_container.py
 
 bench: install $(MODEL)
 	$(PY) bench/checker_bench.py
