@@ -35,10 +35,10 @@ _RECEIVING = re.compile(r"(对方|收款|骗子|他的|她的|他们的|转到|�
 # … unless the resident says, nearer to the number, that it is their own.
 _OWN = re.compile(r"(我的|我自己的|自己的|本人的?|我)(银行)?(卡|账户|账号|帐户|帐号)")
 
-# How secrets are really written: "482 913", "6222.0212.3456.7890", "四八二九一三" (speech
-# recognition), "密 码". Secrets are found in a view of the text with these undone; every
+# How secrets are really written: "482 913", "6222.0212.3456.7890", a number a chat bubble
+# wrapped onto the next line, "四八二九一三" (speech recognition), "密 码". Secrets are found in a view of the text with these undone; every
 # character of the view knows where it came from, so the original characters are masked.
-_DIGIT_GAP = re.compile(r"(?<=\d)[ \t\u3000.\-·,，_/]{1,2}(?=\d)")
+_DIGIT_GAP = re.compile(r"(?<=\d)[ \t\u3000.\-·,，_/\r\n]{1,2}(?=\d)")
 _WORD_GAP = re.compile(r"(?<=[\u4e00-\u9fff])[ \t\u3000]+(?=[\u4e00-\u9fff])")
 _CHINESE_DIGITS = re.compile(r"[零〇一二三四五六七八九幺两]{4,}")
 _TO_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")

@@ -69,6 +69,9 @@ WRITTEN_FORMS = [
     ("我转给对方之前先用我的银行卡6222021234567890试了一下", "bank_card", "6222021234567890"),
     ("卡号是六二二二零二一二三四五六七八九零", "bank_card", "六二二二零二一二三四五六七八九零"),
     ("银行卡：６２２２０２１２３４５６７８９０", "bank_card", "６２２２０２１２３４５６７８９０"),
+    # Pasted from a chat bubble that wrapped the number onto a second line.
+    ("我的卡号622202123456\n7890，帮我看看", "bank_card", "622202123456\n7890"),
+    ("验证码是482\r\n913", "verification_code", "482\r\n913"),
 ]
 
 
