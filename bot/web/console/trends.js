@@ -80,7 +80,10 @@
     document.body.setAttribute("data-loaded", data.period);
   }
 
+  // Answers may arrive out of order (the first, cold one is the slowest): only the newest request's is drawn.
+  var newest = 0;
   function load() {
+    var ticket = ++newest;
     showError("");
     return fetch("/console/api/trends?" + query(), { credentials: "same-origin" }).then(function (reply) {
       if (reply.status === 401) { window.location.href = "/console/login"; return null; }
@@ -88,8 +91,8 @@
         if (!reply.ok) throw new Error(data.error || "加载失败");
         return data;
       });
-    }).then(function (data) { if (data) draw(data); })
-      .catch(function (error) { showError(error.message); });
+    }).then(function (data) { if (data && ticket === newest) draw(data); })
+      .catch(function (error) { if (ticket === newest) showError(error.message); });
   }
 
   $("period").addEventListener("change", function () {
