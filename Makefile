@@ -8,12 +8,17 @@ TRAINING_INPUTS := config.yml $(FAQ_DOMAIN) $(wildcard bot/domain/*.yml nlu/*.ym
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test install validate train nlu-gate conversation-tests pytest container-test bench clean
+.PHONY: run test system-packages install validate train nlu-gate conversation-tests pytest container-test bench clean
 
 run: install $(FAQ_DOMAIN) $(MODEL)
 	scripts/run.sh
 
-test: install validate $(MODEL) nlu-gate conversation-tests pytest
+test: system-packages install validate $(MODEL) nlu-gate conversation-tests pytest
+
+# Chromium, fonts, PostgreSQL and Redis for the browser and scale-out tests: installed when run as
+# root, otherwise the command stops and prints the exact command to run (never skipped silently).
+system-packages:
+	scripts/system_packages.sh
 
 install:
 	scripts/bootstrap.sh
