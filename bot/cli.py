@@ -131,6 +131,9 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     from bot.risklist_cli import add_risklist_commands
 
     add_risklist_commands(commands)
+    from bot.early_warnings.cli import add_warnings_commands
+
+    add_warnings_commands(commands)
 
     from bot.outreach_cli import add_demo_commands
 

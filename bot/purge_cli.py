@@ -1,7 +1,8 @@
 """``fanzha purge [--older-than DAYS] [--dry-run]``: erase conversations and reports past retention.
 
 What goes: conversations in the tracker store whose newest message is older than the cut-off,
-reports last changed, call-back requests made and handoff tickets closed before it. The
+reports last changed, call-back requests made, handoff tickets and early warnings closed before
+it (with the warnings' audit trails; open warnings stay). The
 default age is ``FANZHA_RETENTION_DAYS`` (default 180). Meant for a daily cron job.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+from bot.early_warnings.store import WarningStore
 from bot.report_cli import guarded
 from bot.storage import DEFAULT_DATABASE, ENV_DATABASE_URL, ReportStore
 from bot.tracker_retention import RetentionError, endpoints_path, purge_conversations, tracker_store_url
@@ -66,14 +68,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
         return status
     with ReportStore(create=False) as store:
         purged = store.purge_older_than(cutoff, dry_run=args.dry_run)
+        warnings, events = WarningStore(store).purge_closed_before(cutoff, dry_run=args.dry_run)
     print(f"reports: {verb} {purged.reports}; call-back requests: {purged.callbacks}; handoff tickets: {purged.tickets}")
+    print(f"early warnings: {verb} {warnings} closed ({events} audit events)")
     return status
 
 
 def add_purge_command(commands: Any) -> None:
     """Register ``fanzha purge`` on the main parser's subcommands."""
     purge = commands.add_parser(
-        "purge", help="erase conversations, reports, call-backs and tickets older than the retention period"
+        "purge", help="erase conversations, reports, call-backs, tickets and closed warnings older than the retention period"
     )
     purge.add_argument(
         "--older-than",

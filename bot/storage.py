@@ -62,6 +62,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from bot import trends
+from bot.early_warnings.schema import warning_tables
 from bot.sqlite_pragmas import set_pragmas
 from bot.trends import trend_tables
 from knowledge.case_summary import mask_report_fields
@@ -257,17 +258,28 @@ def _migration_6(conn: Connection) -> None:
     conn.execute(text_sql("ALTER TABLE agents ADD COLUMN roles VARCHAR(64) NOT NULL DEFAULT ''"))
 
 
+# The row ``fanzha warnings`` imports lock first, so that two imports of the same number merge
+# instead of both inserting (bot/early_warnings/store.py).
+WARNING_ADD_LOCK = "warnings_add_lock"
+
+
+def _migration_7(conn: Connection) -> None:
+    """Version 7: the anti-fraud centre's early warnings and their audit trail (bot/early_warnings)."""
+    warning_tables(MetaData()).create_all(conn)
+    conn.execute(insert(settings_table).values(name=WARNING_ADD_LOCK, value="0"))
+
+
 # Forward migrations, in order: migration i brings the schema to version i. A new one appends a
 # function (ALTER/CREATE through ``conn``) and updates the current tables below to match.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7
 )
 
 _version_metadata = MetaData()
 schema_version = Table("schema_version", _version_metadata, Column("version", Integer, nullable=False))
 
 # The current schema, used by the queries.
-metadata = trend_tables(_risk_list(_daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData()))))))
+metadata = warning_tables(trend_tables(_risk_list(_daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData())))))))
 metadata.tables["agents"].append_column(Column("roles", String(64), nullable=False, default=""))
 reports_table = metadata.tables["reports"]
 callbacks_table = metadata.tables["callback_requests"]

@@ -15,6 +15,7 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.cli import main
+from bot.early_warnings.store import NewWarning, WarningStore
 from bot.handoff import TicketStore
 from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
 from tests.conftest import ROOT
@@ -97,6 +98,31 @@ def test_old_conversations_and_reports_go_recent_ones_stay(workdir, capsys):
     with ReportStore(create=False) as store:
         assert store.reports_for_sender("new-sender") and not store.reports_for_sender("old-sender")
         assert store.callbacks_for_sender("new-sender") and not store.callbacks_for_sender("old-sender")
+
+
+def test_closed_warnings_past_retention_go_with_their_trail_open_ones_stay(workdir, capsys):
+    store_conversations(conversation("recent", 1))
+    ids = {}
+    for tag, age, close in (("old-closed", 400, True), ("old-open", 400, False), ("new-closed", 3, True)):
+        at = NOW - timedelta(days=age)
+        store = ReportStore(clock=lambda at=at: at)
+        try:
+            warnings = WarningStore(store)
+            phone = {"old-closed": "+8613800000001", "old-open": "+8613800000002", "new-closed": "+8613800000003"}[tag]
+            warning, _ = warnings.add(NewWarning(phone, "orange", None, tag, "test", at), actor="cli")
+            if close:
+                warnings.set_outcome(warning.id, "dissuaded", actor="cli")
+            ids[tag] = warning.id
+        finally:
+            store.close()
+    assert main(["purge", "--older-than", "180", "--dry-run"]) == 0
+    assert "early warnings: would erase 1 closed (2 audit events)" in capsys.readouterr().out
+    assert main(["purge", "--older-than", "180"]) == 0
+    assert "early warnings: erased 1 closed (2 audit events)" in capsys.readouterr().out
+    with sqlite3.connect("data/fanzha.db") as conn:
+        left = {row[0] for row in conn.execute("SELECT id FROM warnings")}
+        trail = {row[0] for row in conn.execute("SELECT DISTINCT warning_id FROM warning_events")}
+    assert left == trail == {ids["old-open"], ids["new-closed"]}
 
 
 def test_purged_text_does_not_stay_in_the_write_ahead_log_while_the_server_runs(workdir):
