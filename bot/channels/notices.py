@@ -11,7 +11,7 @@ from typing import Mapping
 from bot.pictures import MAX_PICTURE_BYTES, REASONS
 from knowledge.loader import KnowledgeError
 
-from .voice_texts import read_texts
+from knowledge.texts_file import read_texts
 
 NOTICES_FILE = Path(__file__).resolve().parent / "notices.yml"
 

@@ -6,7 +6,8 @@ Routes (all POST from Twilio, all signed; a wrong or missing ``X-Twilio-Signatur
 - ``webhook``  the number's "A call comes in" URL and every ``<Gather>``'s action;
 - ``status``   the number's "Call status changes" URL: forgets an ended call;
 - ``dial``     the ``<Dial>`` action: how a transfer to the duty desk ended;
-- ``whisper``  the TwiML read to the duty officer before the caller is joined.
+- ``whisper``  the TwiML read to the duty officer before the caller is joined;
+- ``warning/…`` the anti-fraud centre's outbound warning calls (:mod:`bot.channels.voice_warning`).
 
 A call goes: greeting and key menu (first request of a CallSid) → each speech result or
 key press is one Rasa turn (sender id = CallSid, so no phone number reaches the tracker
@@ -112,8 +113,12 @@ class VoiceInput(InputChannel):
         calls: CallStore | None = None,
         callbacks: CallbackQueue | None = None,
         sms: SmsSender | None = None,
+        warning_store: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = settings
+        # Opens the early-warning store for the outbound calls' routes (voice_warning.py);
+        # None: the report database, opened on the first warning call.
+        self.warning_store = warning_store
         self.validator = RequestValidator(auth_token) if auth_token else None
         self.texts = texts or load_voice_texts()
         self.calls: CallStore = InMemoryCallStore() if calls is None else calls
@@ -427,6 +432,9 @@ class VoiceInput(InputChannel):
         voice.add_route(self._guarded(self._status), "/status", methods=["POST"], name="status")
         voice.add_route(self._guarded(self._dial_result), "/dial", methods=["POST"], name="dial")
         voice.add_route(self._guarded(self._whisper), "/whisper", methods=["POST"], name="whisper")
+        from .voice_warning import WarningCallFlow  # imported here: it builds on this module
+
+        WarningCallFlow(self, self.warning_store).mount(voice)  # /warning/…: the outbound warning calls
         return voice
 
 
