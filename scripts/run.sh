@@ -36,6 +36,11 @@ fi
 # server reads itself (bot/origins.py); a malformed setting stops here, before anything starts.
 .venv/bin/python -m bot.origins >/dev/null || exit 2
 
+# Outbound warning calls (bot/early_warnings/dispatch.py) only once Twilio and FANZHA_PUBLIC_URL
+# are set; then a malformed setting stops here too. Nothing set: no dispatcher, as before.
+warning_calls=""
+if .venv/bin/python -m bot.cli warnings dispatch --check; then warning_calls=1; elif [ $? -ne 1 ]; then exit 2; fi
+
 # Log level of both servers: warning (default) or info. Not debug: Rasa's debug log writes
 # out what residents type (phone numbers, names) and every slot of the conversation.
 case "${FANZHA_LOG_LEVEL:-warning}" in
@@ -143,6 +148,11 @@ MSG
             # Started once the assistant answers, so that it does not slow the start; until it is
             # up, and whenever it is not, the Rasa server understands messages itself.
             supervise_understanding_server &
+            pids+=($!)
+        fi
+        if [ -n "$warning_calls" ]; then
+            # Once the voice channel answers Twilio's webhooks; one per replica is fine (leases).
+            .venv/bin/python -m bot.cli warnings dispatch &
             pids+=($!)
         fi
         wait -n "${running[@]}"
