@@ -13,6 +13,7 @@ GET  /console/trends               the trends dashboard (agents with the role "s
 GET  /console/api/trends           its figures (``?period=day|week&span=n``), counts only
 GET  /console/api/trends.csv       one chart's numbers (``?chart=id``), counts 1-4 written "<5"
 POST /console/api/tickets/<id>/claim | reply {"text"} | handback | close {"outcome"}
+/console/warnings, /console/api/warnings…  the centre's early warnings (console_warnings.py)
 
 Every /console/api route but login needs the session cookie (401 otherwise); every POST
 needs the session's CSRF token in ``X-CSRF-Token`` (403 otherwise), and the login a JSON body
@@ -379,6 +380,9 @@ class AgentConsoleChannel(InputChannel):
             console.add_route(
                 self.guarded(handler), f"/console/api/tickets/<ticket_id:int>/{action}", methods=["POST"], name=action
             )
+        from .console_warnings import add_warning_routes  # it builds on this module
+
+        add_warning_routes(console, self)
         return console
 
     async def _sweep(self, app: Any) -> None:

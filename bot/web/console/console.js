@@ -1,7 +1,7 @@
 /* The duty officer's console: the live queue (polled every 2 s), one ticket's summary and
-   transcript (polled every second), claim, reply, hand back, close, and how many call-backs and
-   SMS the daily caps refused (every 30 s). Every text is shown with
-   textContent; every POST carries the session's CSRF token. */
+   transcript (polled every second), claim, reply, hand back, close, how many call-backs and
+   SMS the daily caps refused (every 30 s), and how many red warnings are open (every 10 s).
+   Every text is shown with textContent; every POST carries the session's CSRF token. */
 (function () {
   "use strict";
 
@@ -74,6 +74,13 @@
           $("refused-" + kind + "-" + when).textContent = String(data[when][kind]);
         });
       });
+    }).catch(function () { /* shown on the next poll */ });
+  }
+
+  // Open red warnings (console_warnings.py), on the link to their page: the desk must not miss one.
+  function pollWarnings() {
+    api("warnings?brief=1").then(function (data) {
+      $("warnings-red").textContent = data.counts.red ? "（红色 " + data.counts.red + "，紧急）" : "";
     }).catch(function () { /* shown on the next poll */ });
   }
 
@@ -187,7 +194,9 @@
     });
     pollQueue();
     pollRefusals();
+    pollWarnings();
     window.setInterval(pollQueue, 2000);
+    window.setInterval(pollWarnings, 10000);
     window.setInterval(pollRefusals, 30000);
     window.setInterval(pollTicket, 1000);
   });
