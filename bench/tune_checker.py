@@ -22,12 +22,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.checker_bench import f1_table  # noqa: E402
-from knowledge.checker import Checker, Weights, noisy_or  # noqa: E402
+from knowledge.checker import Checker, Weights, mixed_log_odds, noisy_or  # noqa: E402
 from knowledge.classifier import TypeClassifier  # noqa: E402
 from knowledge.loader import EXAMPLE_KINDS, NOT_SCAM, load_knowledge  # noqa: E402
 from knowledge.nlp import CALM_HITS, FLAG_HITS  # noqa: E402
 
 GRID = {
+    "type_share": [0.0, 0.3, 0.5, 0.7],
     "own_flags": [0.5, 1.0, 2.0, 3.0],
     "shared_flags": [0.25, 0.5, 1.0],
     "flags": [1.0, 2.0, 3.0, 4.0],
@@ -112,6 +113,7 @@ def main() -> int:
         rebutted[i] = any(knowledge.calm_signs[h.flag].rebuts for h in calm_hits)
 
     log_p = np.log(np.maximum(probabilities[:, type_columns], 1e-6))
+    not_scam = probabilities[:, [classes.index(label) for label in NOT_SCAM if label in classes]].sum(axis=1)
     names = list(GRID)
     results = []
     for values in itertools.product(*GRID.values()):
@@ -119,7 +121,8 @@ def main() -> int:
         if w["medium"] > w["high"]:
             continue
         top = (log_p + w["own_flags"] * own + w["shared_flags"] * shared).argmax(axis=1)
-        odds = np.clip(scam_odds + w["prior"] + w["flags"] * every - w["calm"] * calm, -50, 50)
+        evidence = mixed_log_odds(scam_odds, not_scam, w["type_share"])
+        odds = np.clip(evidence + w["prior"] + w["flags"] * every - w["calm"] * calm, -50, 50)
         p_scam = 1.0 / (1.0 + np.exp(-odds))
         high = (p_scam >= w["high"]) & (strongest >= w["strong"]) | critical & ((p_scam >= w["medium"]) | ~rebutted)
         named = high | (p_scam >= w["medium"])

@@ -2,8 +2,10 @@
 
 Two kinds of evidence feed one decision: the classifier (a scam-or-not model and a type model)
 and what the rules find (red flags, and calm signs such as "都是诈骗" or "请勿泄露验证码").
-Whether it is a scam: the scam-or-not model's log-odds, plus what all red flags together say,
-minus what the calm signs say, plus a prior. Which type: the type model's log-probability of
+Whether it is a scam: the log-odds of the scam-or-not model averaged with the type model's own
+log-odds of "a scam type, not ordinary or advert" (two views of the same text: together they
+hold up better on a style the examples lack), plus what all red flags together say, minus what
+the calm signs say, plus a prior. Which type: the type model's log-probability of
 each scam type plus the strength of its own red flags and of the shared techniques typical of
 it. A high risk needs a strong red flag, not a probability alone; a critical technique (safe
 account, screen sharing …) makes the risk high unless the text itself rebuts it. The weights
@@ -16,9 +18,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .classifier import TypeClassifier
-from .loader import ADVERT, FollowUp, Knowledge, default_knowledge
+import numpy as np
+
 from .amounts import parse_amount
+from .classifier import TypeClassifier
+from .loader import ADVERT, NOT_SCAM, FollowUp, Knowledge, default_knowledge
 from .nlp import CALM_HITS, FLAG_HITS, EntityHit, FlagHit, Lexicon, build_pipeline, load_lexicon
 from .text import valid_text
 
@@ -28,13 +32,14 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 
 @dataclass(frozen=True)
 class Weights:
+    type_share: float = 0.7  # share of the type model's "not ordinary" log-odds in the scam evidence
     own_flags: float = 1.0  # how far a type's own red flags move its type score
     shared_flags: float = 0.5  # shared techniques typical of the type
     flags: float = 2.0  # how far red flags (all together) move the scam log-odds
     prior: float = -1.0  # log-odds added to "scam": a text with no evidence is not a scam
     calm: float = 6.0  # how far calm signs (a warning, a plain notice) move the scam log-odds down
     strong: float = 0.5  # a red flag at least this strong is needed for a high risk
-    high: float = 0.9  # probability of a scam from which the risk is high …
+    high: float = 0.95  # probability of a scam from which the risk is high …
     medium: float = 0.7  # … medium
     low: float = 0.35  # … low
     ask: float = 0.25  # below "low", still ask the type's follow-up questions from here (an early, unclear story)
@@ -134,10 +139,12 @@ class Checker:
                     shared[flag_id] = flag.weight
 
         every_flag = list(shared.values()) + [v for flags in own.values() for v in flags.values()]
-        log_odds = scam_log_odds + w.prior + w.flags * noisy_or(every_flag) - w.calm * calm
+        by_label = dict(zip(self.classifier.classes, classifier_row))
+        not_scam = sum(float(by_label.get(label, 0.0)) for label in NOT_SCAM)
+        evidence = float(mixed_log_odds(scam_log_odds, not_scam, w.type_share))
+        log_odds = evidence + w.prior + w.flags * noisy_or(every_flag) - w.calm * calm
         p_scam = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
         scores: dict[str, float] = {}
-        by_label = dict(zip(self.classifier.classes, classifier_row))
         for label, scam_type in self.knowledge.scam_types.items():
             score = math.log(max(float(by_label.get(label, 0.0)), 1e-6))
             score += w.own_flags * noisy_or(own.get(label, {}).values())
@@ -150,17 +157,17 @@ class Checker:
         strong = any(v >= w.strong for v in every_flag)
         risk = self._risk(p_scam, strong, critical, rebutted)
         top_code, top_p = ranked[0]
-        scam_type = top_code if risk in ("high", "medium") else None
+        named: str | None = top_code if risk in ("high", "medium") else None
         follow_up: tuple[FollowUp, ...] = ()
         second_p = ranked[1][1] if len(ranked) > 1 else 0.0
-        if risk in ("medium", "low") or p_scam >= w.ask or (scam_type and top_p - second_p < w.unclear_margin * p_scam):
+        if risk in ("medium", "low") or p_scam >= w.ask or (named and top_p - second_p < w.unclear_margin * p_scam):
             known = set(own.get(top_code, {})) | set(shared)
             follow_up = tuple(
                 q for q in self.knowledge.scam_types[top_code].follow_up_questions if q.confirms not in known
             )
         return Verdict(
-            scam_type=scam_type,
-            scam_name=self.knowledge.scam_types[scam_type].name if scam_type else None,
+            scam_type=named,
+            scam_name=self.knowledge.scam_types[named].name if named else None,
             risk=risk,
             scam_probability=p_scam,
             probabilities=dict(ranked),
@@ -182,6 +189,13 @@ class Checker:
         if p_scam >= w.low or critical:
             return "low"
         return "none"
+
+
+def mixed_log_odds(scam_log_odds: Any, not_scam_probability: Any, type_share: float) -> Any:
+    """The scam-or-not model's log-odds averaged with the type model's log-odds of a scam type
+    (its probability of anything but ordinary or advert); floats or numpy arrays alike."""
+    p = np.clip(not_scam_probability, 1e-6, 1 - 1e-6)
+    return (1 - type_share) * scam_log_odds + type_share * np.log((1 - p) / p)
 
 
 def noisy_or(weights: Iterable[float]) -> float:

@@ -114,6 +114,40 @@ def test_probabilities_are_ranked_and_sum_below_one(checker):
     assert 0.99 <= sum(values) + (1 - verdict.scam_probability) <= 1.01
 
 
+def test_the_type_model_also_weighs_whether_it_is_a_scam(checker):
+    """Same scam-or-not log-odds, same words: the verdict follows what the type model reads."""
+    import numpy as np
+
+    classes = checker.classifier.classes
+    doc = next(iter(checker.nlp.pipe(["他让我把钱先转过去"])))
+
+    def row(label: str) -> np.ndarray:
+        probabilities = np.full(len(classes), 0.05 / (len(classes) - 1))
+        probabilities[classes.index(label)] = 0.95
+        return probabilities
+
+    reads_ordinary = checker._decide(doc, row("ordinary"), 0.0, set())
+    reads_advert = checker._decide(doc, row("advert"), 0.0, set())
+    reads_a_scam = checker._decide(doc, row("two_cards"), 0.0, set())
+    assert reads_ordinary.scam_probability < 0.5 < reads_a_scam.scam_probability
+    assert abs(reads_advert.scam_probability - reads_ordinary.scam_probability) < 1e-9
+    assert reads_a_scam.scam_type == "two_cards"
+
+
+def test_mixed_log_odds_averages_the_two_models():
+    import math
+
+    import numpy as np
+
+    from knowledge.checker import mixed_log_odds
+
+    assert mixed_log_odds(2.0, 0.2, 0.0) == pytest.approx(2.0)  # the scam-or-not model alone
+    assert mixed_log_odds(2.0, 0.2, 1.0) == pytest.approx(math.log(0.8 / 0.2))  # the type model alone
+    assert mixed_log_odds(2.0, 0.2, 0.5) == pytest.approx(0.5 * 2.0 + 0.5 * math.log(4.0))
+    both = mixed_log_odds(np.array([0.0, 0.0]), np.array([0.0, 1.0]), 0.5)  # certain either way: finite
+    assert np.isfinite(both).all() and both[0] > 0 > both[1]
+
+
 def test_a_yes_to_a_follow_up_raises_the_risk(checker, knowledge):
     text = "有个网友最近天天跟我聊天，挺关心我的"
     before = checker.check(text)
