@@ -23,18 +23,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from functools import lru_cache
 from typing import Any, Mapping
 
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
-
 from rasa.core.actions.action import ActionBotResponse, ActionExecutionRejection, RemoteAction
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.exceptions import RasaException
 
 from bot.action_token import ENV_ACTION_TOKEN, HEADER, action_token, header_value
+from bot.breaker import Breaker
 
 logger = logging.getLogger(__name__)
 
@@ -57,23 +56,7 @@ def action_timeout(env: Mapping[str, str] = os.environ) -> float:
     return seconds
 
 
-class _Breaker:
-    """Remembers when the action server last failed."""
-
-    def __init__(self) -> None:
-        self.failed_at = float("-inf")
-
-    def open(self) -> bool:
-        return time.monotonic() - self.failed_at < RETRY_AFTER_S
-
-    def trip(self) -> None:
-        self.failed_at = time.monotonic()
-
-    def reset(self) -> None:
-        self.failed_at = float("-inf")
-
-
-_breaker = _Breaker()
+_breaker = Breaker(RETRY_AFTER_S)
 _limit_s = DEFAULT_TIMEOUT_S  # FANZHA_ACTION_TIMEOUT, read by install()
 _caller_headers: dict[str, str] = {}  # the secret's header (FANZHA_ACTION_TOKEN), read by install()
 _unguarded_run = RemoteAction.run
@@ -108,13 +91,13 @@ async def _guarded_run(self: RemoteAction, output_channel: Any, nlg: Any, tracke
     except ActionExecutionRejection:
         raise
     except (asyncio.TimeoutError, RasaException, ValidationError) as error:
-        _breaker.trip()
+        _breaker.failed()
         logger.error("Custom action '%s' failed (%s); the user gets %s.",
                      self.name(), _reason(error), UNAVAILABLE_RESPONSE)
         if _answered_this_turn(tracker):
             return []
         return await ActionBotResponse(UNAVAILABLE_RESPONSE).run(output_channel, nlg, tracker, domain)
-    _breaker.reset()
+    _breaker.succeeded()
     return events
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from typing import Any, Mapping, Optional
 
 import aiohttp
@@ -37,6 +36,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.breaker import Breaker
 from bot.owner_only import why_socket_is_not_ours
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,11 @@ class RemoteUnderstanding:
     def __init__(self, socket_path: str, timeout_s: float = TIMEOUT_S, retry_after_s: float = RETRY_AFTER_S) -> None:
         self.socket_path = socket_path
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._retry_after_s = retry_after_s
-        self._resting_until = 0.0
+        self.breaker = Breaker(retry_after_s)
         self._session: Optional[aiohttp.ClientSession] = None
 
     async def parse(self, text: str) -> Optional[dict[str, Any]]:
-        if time.monotonic() < self._resting_until:
+        if self.breaker.open():
             return None
         problem = why_socket_is_not_ours(self.socket_path)
         if problem:
@@ -93,15 +92,13 @@ class RemoteUnderstanding:
         return None
 
     def _healthy(self) -> None:
-        if self._resting_until:
+        if self.breaker.succeeded():
             log.warning("The understanding server at %s answers again.", self.socket_path)
-            self._resting_until = 0.0
 
     def _failed(self, problem: str) -> None:
-        if not self._resting_until:  # once per outage, never with the resident's words
+        if self.breaker.failed():  # once per outage, never with the resident's words
             log.warning("The understanding server at %s %s: understanding messages here for now.",
                         self.socket_path, problem)
-        self._resting_until = time.monotonic() + self._retry_after_s
 
     async def close(self) -> None:
         if self._session is not None:

@@ -2,9 +2,9 @@
 
 Messages: POST .../Messages.json. Calls: POST .../Calls.json (place a call) and GET .../Calls.json
 (the latest calls, filtered by To/From, newest first), answered as Twilio answers them. Faults to
-switch on: ``FakeTwilio.fault = 429`` or ``503`` (every API request answered so), and
-``FakeTwilioServer.down()`` / ``up()`` (connection refused, then back on the same port). Both can
-also be switched over HTTP: POST /_fake/fault with ``mode=429|503|none``.
+switch on: ``FakeTwilio.fault = 429`` or ``503`` (every API request answered so), and the
+``twilio_server`` fixture's ``down()`` / ``up()`` (connection refused, then back on the same
+port). Both can also be switched over HTTP: POST /_fake/fault with ``mode=429|503|none``.
 
 As a process of its own (the warnings benchmark)::
 
@@ -28,6 +28,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.http_stub import StubServer
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "test-auth-token-5f2e"
@@ -226,37 +228,11 @@ def _call_json(call: dict) -> dict:
     }
 
 
-class FakeTwilioServer:
-    """The fake API on a loopback port that can go down (connection refused) and come back."""
-
-    def __init__(self, handler: type[FakeTwilio] = FakeTwilio, port: int = 0) -> None:
-        self.handler = handler
-        self.port = port
-        self._server: ThreadingHTTPServer | None = None
-        self.up()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def up(self) -> None:
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
-            self.port = self._server.server_address[1]
-            threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
 @pytest.fixture
 def twilio_server(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     FakeTwilio.received, FakeTwilio.calls, FakeTwilio.fault, FakeTwilio.latency = [], [], None, 0.0
-    server = FakeTwilioServer()
+    server = StubServer(FakeTwilio)  # down() / up(): connection refused, then back
     yield server
     server.down()
     FakeTwilio.fault, FakeTwilio.latency = None, 0.0

@@ -32,13 +32,14 @@ from rasa.shared.core.events import (
     Restarted,
     SessionStarted,
     SlotSet,
-    UserUttered,
     UserUtteranceReverted,
+    UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import action_guard
+from bot.breaker import Breaker
 from tests.conftest import ROOT
 from tests.stand_in import serving
 
@@ -51,7 +52,7 @@ def domain() -> Domain:
 @pytest.fixture(autouse=True)
 def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     action_guard.install()
-    monkeypatch.setattr(action_guard, "_breaker", action_guard._Breaker())
+    monkeypatch.setattr(action_guard, "_breaker", Breaker(action_guard.RETRY_AFTER_S))
 
 
 def closed_port() -> int:
@@ -77,6 +78,8 @@ def assert_safe_answer(events: list) -> None:
 
 class ActionServer:
     """A stand-in action server whose behaviour the test sets: answer, hang, or fail."""
+
+    url: str  # set once it listens
 
     def __init__(self) -> None:
         self.mode = "answer"
@@ -137,7 +140,7 @@ async def test_after_a_failure_calls_answer_at_once_then_the_server_is_tried_aga
     assert_safe_answer(events)
     assert action_server.calls == 1 and seconds < 0.5  # not waited for, not called
 
-    monkeypatch.setattr(action_guard, "RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr(action_guard._breaker, "rest_s", 0.0)  # the rest is over
     events, _ = await run_check(domain, action_server.url)
     assert action_server.calls == 2
     assert SlotSet("risk", "high") in events

@@ -14,12 +14,10 @@ import http.client
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
 import zlib
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +34,7 @@ from tests.assistant import Assistant, free_port
 from tests.bad_inputs import DEFLATE_BOMB
 from tests.conftest import ROOT
 from tests.fake_twilio import FROM, SID, TOKEN, FakeTwilio
+from tests.http_stub import stub_server
 
 RASA = str(ROOT / ".venv" / "bin" / "rasa")
 VICTIM_PHONE = "+8613912345678"  # the number a forged call asks the report to be texted to
@@ -67,11 +66,8 @@ def start_action_server(env: dict[str, str], port: int, log: Path) -> subprocess
 
 @pytest.fixture(scope="module")
 def twilio() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioRecorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with stub_server(TwilioRecorder) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -291,6 +287,7 @@ async def test_the_rasa_server_shows_the_secret_on_every_call(monkeypatch: pytes
     from rasa.utils.endpoints import EndpointConfig
 
     from bot import action_guard
+    from bot.breaker import Breaker
     from tests.stand_in import serving
 
     shown: list[str | None] = []
@@ -300,7 +297,7 @@ async def test_the_rasa_server_shows_the_secret_on_every_call(monkeypatch: pytes
         return web.json_response({"events": [], "responses": []})
 
     monkeypatch.setenv(ENV_ACTION_TOKEN, "rasa-side-" + uuid.uuid4().hex)
-    monkeypatch.setattr(action_guard, "_breaker", action_guard._Breaker())
+    monkeypatch.setattr(action_guard, "_breaker", Breaker(action_guard.RETRY_AFTER_S))
     monkeypatch.setattr(action_guard, "_caller_headers", action_guard._caller_headers)  # restored afterwards
     action_guard.install()
     tracker = DialogueStateTracker.from_events("resident", [UserUttered("有人让我转到安全账户")])

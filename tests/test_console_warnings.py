@@ -267,7 +267,11 @@ async def test_the_page_loads_its_own_script_and_style_and_the_console_links_to_
     assert scripts and all('src="/console/assets/' in s for s in scripts), "no inline script: the CSP forbids it"
     assert not re.search(r"<style|\sstyle=|\son[a-z]+=", page.text), "no inline style or handler"
     for asset in re.findall(r'(?:src|href)="(/console/assets/[^"]+)"', page.text):
-        assert (await console.get(asset)).status == 200, asset
+        served = await console.get(asset)
+        assert served.status == 200, asset
+        assert served.headers["cache-control"] == "no-store" and served.headers["x-frame-options"] == "DENY", asset
+    for page_file in ("/console/assets/warnings.html", "/console/assets/vendor/README.md"):
+        assert (await console.get(page_file)).status == 404, "pages are served only with their policy"
     assert 'href="/console/warnings"' in (await console.get("/console")).text
     for name in ("warnings.js", "console.js"):
         script = (CONSOLE_DIR / name).read_text(encoding="utf-8")

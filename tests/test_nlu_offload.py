@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -30,6 +30,7 @@ from rasa.core.processor import MessageProcessor
 from bot import nlu_offload
 from tests.assistant import Assistant, free_port
 from tests.conftest import ROOT
+from tests.http_stub import StubServer
 from tests.stand_in import serving
 from tests.test_faults import listening_pid, texts
 from tests.test_rasa_server import holdout_texts
@@ -136,7 +137,7 @@ async def test_the_server_is_asked_again_after_its_rest(plain_serving_agent: Age
     assert (await parse(plain_serving_agent))["intent"]["name"] == "greet"
     offloaded.mode = "answer"
     assert (await parse(plain_serving_agent))["intent"]["name"] == "greet"  # resting
-    monkeypatch.setattr(nlu_offload._remote, "_resting_until", time.monotonic() - 1)
+    monkeypatch.setattr(nlu_offload._remote.breaker, "rest_s", 0.0)  # the rest is over
     assert (await parse(plain_serving_agent))["intent"]["name"] == "thank"
     assert len(offloaded.requests) == 2
 
@@ -149,7 +150,7 @@ async def understood_with(agent: Agent, url: str, *said: str) -> tuple[list[dict
     logger = logging.getLogger(nlu_offload.__name__)
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append  # type: ignore[method-assign, assignment]
     logger.addHandler(handler)
     try:
         return [await parse(agent, text) for text in said or [GREETING]], [record.getMessage() for record in records]
@@ -169,8 +170,9 @@ async def test_no_server_listening_costs_nothing_and_logs_no_words(plain_serving
 
 async def test_the_servers_shutdown_closes_the_connections(plain_serving_agent: Agent,
                                                           offloaded: UnderstandingServer) -> None:
-    import rasa.core.run
     from types import SimpleNamespace
+
+    import rasa.core.run
 
     await parse(plain_serving_agent)
     session = nlu_offload._remote._session
@@ -293,7 +295,7 @@ class Squatter(threading.Thread):
         self.port, self.run_log = port, run_log
         self.requests: list[str] = []
         self.listening = threading.Event()
-        self.server: ThreadingHTTPServer | None = None
+        self.server: StubServer | None = None
 
     def run(self) -> None:
         deadline = time.monotonic() + 120
@@ -326,9 +328,8 @@ class Squatter(threading.Thread):
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Answer)
+        self.server = StubServer(Answer, self.port)
         self.listening.set()
-        self.server.serve_forever()
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +343,7 @@ def squatted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Assista
     yield running, squatter
     running.stop()
     if squatter.server is not None:
-        squatter.server.shutdown()
+        squatter.server.down()
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +360,7 @@ def test_a_program_on_the_old_port_gets_no_message_and_is_not_obeyed(squatted: t
 
 
 def test_the_socket_folder_is_this_users_alone(assistant: Assistant) -> None:
-    _, socket_path = assistant.understanding_server()
+    _, socket_path = assistant.understanding_server()  # type: ignore[misc]  # it has one
     folder = os.lstat(socket_path.parent)
     assert stat.S_ISDIR(folder.st_mode) and stat.S_IMODE(folder.st_mode) == 0o700 and folder.st_uid == os.geteuid()
     assert stat.S_ISSOCK(os.lstat(socket_path).st_mode)
@@ -380,7 +381,7 @@ def summary(found: dict[str, Any]) -> tuple[Any, ...]:
 
 async def test_the_second_server_understands_as_the_rasa_server_would(assistant: Assistant,
                                                                       plain_serving_agent: Agent) -> None:
-    _, socket_path = assistant.understanding_server()
+    _, socket_path = assistant.understanding_server()  # type: ignore[misc]  # it has one
     remote = nlu_offload.RemoteUnderstanding(nlu_offload.socket_path(f"unix:{socket_path}"))
     said = holdout_texts(every=4)
     try:
@@ -397,7 +398,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def test_the_rasa_server_asks_the_second_server(assistant: Assistant) -> None:
-    nlu, _ = assistant.understanding_server()
+    nlu, _ = assistant.understanding_server()  # type: ignore[misc]  # it has one
     idle = cpu_seconds(nlu)
     time.sleep(2)
     idle = cpu_seconds(nlu) - idle
@@ -411,7 +412,7 @@ def test_the_rasa_server_asks_the_second_server(assistant: Assistant) -> None:
 def test_the_conversation_goes_on_when_the_second_server_stops_and_it_is_started_again(assistant: Assistant) -> None:
     sender = uuid.uuid4().hex
     assert "110" in texts(assistant.say("我被骗了，网上刷单让我垫付了好几次钱", sender))
-    killed, _ = assistant.understanding_server()
+    killed, _ = assistant.understanding_server()  # type: ignore[misc]  # it has one
     os.kill(killed, signal.SIGKILL)
     time.sleep(0.5)
     assert not assistant.understanding_server_up()
@@ -422,7 +423,7 @@ def test_the_conversation_goes_on_when_the_second_server_stops_and_it_is_started
     while not assistant.understanding_server_up():
         assert time.monotonic() < deadline, assistant.log.read_text()[-3000:]
         time.sleep(1)
-    restarted, _ = assistant.understanding_server()
+    restarted, _ = assistant.understanding_server()  # type: ignore[misc]  # it has one
     assert restarted != killed
     assert "The understanding server stopped (exit status 137); starting it again in 2 s." in assistant.log.read_text()
     time.sleep(nlu_offload.RETRY_AFTER_S)  # the Rasa server's rest after the outage
@@ -433,7 +434,7 @@ def test_the_conversation_goes_on_when_the_second_server_stops_and_it_is_started
 
 
 def test_ctrl_c_stops_the_second_server_and_removes_its_socket_folder(assistant: Assistant) -> None:
-    pid, socket_path = assistant.understanding_server()
+    pid, socket_path = assistant.understanding_server()  # type: ignore[misc]  # it has one
     assistant.stop()
     assert not socket_path.parent.exists()
     assert not Path(f"/proc/{pid}").exists()  # stopped, and waited for, before the run command ended

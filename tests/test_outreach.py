@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from html import escape
 import uuid
-from pathlib import Path
+from html import escape
 
 import pytest
 import segno
@@ -222,7 +221,7 @@ def qr_modules(svg: str) -> set[tuple[int, int]]:
     """The dark modules of a segno SVG path (absolute M, relative m, horizontal h runs)."""
     path = re.search(r' d="([^"]+)"', svg).group(1)
     x = y = 0.0
-    dark = set()
+    dark: set[tuple[int, int]] = set()
     for command, a, b in re.findall(r"([Mmh])(-?[\d.]+)(?: (-?[\d.]+))?", path):
         if command == "M":
             x, y = float(a), float(b)
@@ -250,13 +249,15 @@ async def test_pages_are_served_with_a_strict_policy_and_nothing_from_outside(ap
         assert "script-src 'self'" in resp.headers["content-security-policy"]
         for ref in re.findall(r'(?:src|href)="([^"]*)"', resp.text):
             assert ref.startswith("/") or ref.startswith("data:"), (path, ref)
-        for ref in re.findall(r'(?:src|href)="(/demo/static/[^"?]+)', resp.text):
+        for ref in re.findall(r'(?:src|href)="(/demo/static/[^"]+)"', resp.text):
             _, asset = await app.asgi_client.get(ref)
             assert asset.status == 200, ref
+            assert asset.headers["x-content-type-options"] == "nosniff", ref
+            assert asset.headers["cache-control"] == "public, max-age=31536000, immutable", ref  # ?v=<its hash>
     _, index = await app.asgi_client.get("/demo")
     for scenario in outreach.scenarios.values():
         assert f'href="/demo/scenario/{scenario.code}"' in index.text and scenario.title in index.text
-    for path in ("/demo/scenario/nope", "/demo/handout/nope", "/demo/static/index.html"):
+    for path in ("/demo/scenario/nope", "/demo/handout/nope", "/demo/static/index.html", "/demo/static/../outreach.py"):
         _, missing = await app.asgi_client.get(path)
         assert missing.status == 404, path
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 import requests
+import yaml
 from playwright.sync_api import Frame, Page
 
 from bot.channels.notices import load_notices
@@ -30,6 +29,7 @@ from bot.pictures import MAX_PICTURE_BYTES
 from tests.assistant import Assistant
 from tests.browser import chromium
 from tests.conftest import ROOT
+from tests.http_stub import StubServer
 
 SHOTS = ROOT / "results" / "screenshots"
 PHONE = {"width": 390, "height": 844}
@@ -394,12 +394,11 @@ def test_one_script_tag_embeds_the_chat_on_another_site(web):
         def log_message(self, *args) -> None:
             pass
 
-    site = ThreadingHTTPServer(("127.0.0.1", 0), HostSite)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
+    site = StubServer(HostSite)
     page = web.page.context.new_page()
     try:
         page.set_viewport_size(DESKTOP)
-        page.goto(f"http://127.0.0.1:{site.server_port}/")
+        page.goto(f"{site.url}/")
         opener = page.get_by_role("button", name="反诈助手")
         opener.wait_for(timeout=10_000)
         assert page.locator("iframe").count() == 0, "the chat loads only when asked for"
@@ -422,8 +421,7 @@ def test_one_script_tag_embeds_the_chat_on_another_site(web):
         assert opener.get_attribute("aria-expanded") == "false"
     finally:
         page.close()
-        site.shutdown()
-        site.server_close()
+        site.down()
 
 
 def test_nothing_was_requested_from_any_other_host(web):

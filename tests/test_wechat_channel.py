@@ -15,11 +15,10 @@ import itertools
 import json
 import secrets
 import struct
-import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlparse
@@ -32,8 +31,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 from sanic_testing.testing import SanicASGITestClient
 
-from bot.channels import pictures
-from bot.channels import wechat as wechat_module
+from bot.channels import pictures, wechat as wechat_module
 from bot.channels.notices import load_notices
 from bot.channels.pictures import CHECK_INTENT
 from bot.channels.wechat import WeChatChannel
@@ -42,6 +40,7 @@ from bot.channels.wechat_replies import load_texts, split_text, utf8_size
 from bot.channels.wechat_settings import ENVIRONMENT, load_settings
 from bot.channels.wechat_store import MemoryTTLStore
 from bot.pictures import Reading
+from tests.http_stub import StubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "/webhooks/wechat/webhook"
@@ -103,7 +102,7 @@ class Platform:
 
     @property
     def key(self) -> bytes:
-        return base64.b64decode(self.aes_key + "=")
+        return base64.b64decode(self.aes_key + "=")  # type: ignore[operator]  # only Platforms in safe mode ask
 
     def query(self, timestamp: Optional[int] = None, nonce: Optional[str] = None) -> dict[str, str]:
         timestamp_text = str(int(time.time()) if timestamp is None else timestamp)
@@ -262,10 +261,8 @@ class FakeWeChatAPI:
                 self.end_headers()
                 self.wfile.write(picture)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = StubServer(Handler)
+        self.base_url = f"{self.server.url}/cgi-bin/"
 
     def texts_to(self, user: str = USER) -> list[str]:
         return [m["text"]["content"] for m in self.sent if m["touser"] == user]
@@ -277,8 +274,7 @@ class FakeWeChatAPI:
         return self.sent
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.down()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 GET  /console                      the console (login first; tickets, transcript, actions)
 GET  /console/login                the login page
-GET  /console/assets/<file>        its scripts and styles (bot/web/console/)
+GET  /console/assets/<file>        its scripts and styles (bot/web/console/, Chart.js in vendor/: no CDN)
 POST /console/api/login            {"name", "password"} → session cookie
 POST /console/api/logout
 GET  /console/api/me               the agent, the CSRF token, reasons and outcomes
@@ -30,7 +30,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -39,19 +39,18 @@ from sanic.response import HTTPResponse
 
 from bot.console_auth import COOKIE, LoginThrottle, Session, Sessions, load_secret
 from bot.daily_limits import refusals as daily_refusals
-from bot.handoff import SUPERVISOR, HandoffSettings, TicketStore, Ticket
+from bot.handoff import SUPERVISOR, HandoffSettings, Ticket, TicketStore
 from bot.storage import ReportStore
 from bot.trends_report import CHART_IDS, PERIODS, RISING_ID, chart_csv, dashboard
 from knowledge.handoff import handoff_texts
 from knowledge.loader import KNOWLEDGE_DIR, default_knowledge, load_contacts
 
 from .console_desk import Desk, DeskError
+from .static_files import CONTENT_TYPES, StaticFiles, files_in
 
 logger = logging.getLogger(__name__)
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "web" / "console"
-VENDOR_DIR = CONSOLE_DIR / "vendor"  # Chart.js, served from here: no CDN
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -136,7 +135,7 @@ class AgentConsoleChannel(InputChannel):
 
     def guarded(
         self, handler: Callable[..., Awaitable[HTTPResponse]], role: str | None = None
-    ) -> Callable[..., Awaitable[HTTPResponse]]:
+    ) -> Callable[..., Coroutine[Any, Any, HTTPResponse]]:
         """``role``: only agents with it (read on each request, so taking it away counts at once)."""
         async def run(request: Request, **kwargs: Any) -> HTTPResponse:
             session = self.session(request)
@@ -176,7 +175,7 @@ class AgentConsoleChannel(InputChannel):
 
     def _page(self, name: str, status: int = 200) -> HTTPResponse:
         body = (CONSOLE_DIR / name).read_bytes()
-        return response.raw(body, status=status, content_type=TYPES[".html"],
+        return response.raw(body, status=status, content_type=CONTENT_TYPES[".html"],
                             headers={**HEADERS, "Content-Security-Policy": PAGE_POLICY})
 
     @property
@@ -205,8 +204,8 @@ class AgentConsoleChannel(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         console = Blueprint("agent_console", __name__)
-        assets = {p.name: p for p in CONSOLE_DIR.iterdir() if p.suffix in (".js", ".css")}
-        vendor = {p.name: p for p in VENDOR_DIR.iterdir() if p.suffix == ".js"}
+        # Its scripts and styles, vendor/ (Chart.js) included; the pages are served below, with their policy.
+        StaticFiles("/console/assets", files_in(CONSOLE_DIR, (".js", ".css")), HEADERS, versioned=False).add_to(console)
 
         @console.listener("after_server_start")
         async def start_sweeper(app: Any, _loop: Any) -> None:
@@ -232,23 +231,9 @@ class AgentConsoleChannel(InputChannel):
                 return self._page("forbidden.html", status=403)
             return self._page("trends.html")
 
-        @console.route("/console/assets/vendor/<name>", methods=["GET"])
-        async def vendored(request: Request, name: str) -> HTTPResponse:
-            path = vendor.get(name)
-            if path is None:
-                return response.text("not found", status=404, headers=HEADERS)
-            return response.raw(path.read_bytes(), content_type=TYPES[path.suffix], headers=HEADERS)
-
         @console.route("/console/login", methods=["GET"])
         async def login_page(request: Request) -> HTTPResponse:
             return self._page("login.html")
-
-        @console.route("/console/assets/<name>", methods=["GET"])
-        async def asset(request: Request, name: str) -> HTTPResponse:
-            path = assets.get(name)
-            if path is None:
-                return response.text("not found", status=404, headers=HEADERS)
-            return response.raw(path.read_bytes(), content_type=TYPES[path.suffix], headers=HEADERS)
 
         @console.route("/console/api/login", methods=["POST"])
         async def login(request: Request) -> HTTPResponse:

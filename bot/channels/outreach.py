@@ -5,7 +5,7 @@ GET /demo/scenario/<code>          one scenario played step by step
 GET /demo/quiz                     "是不是诈骗？" cards
 GET /demo/handout                  the general printable handout (三不一多, 110/96110, already paid)
 GET /demo/handout/<scam type>      one scam type's printable handout
-GET /demo/static/<name>            the pages' scripts and styles
+GET /demo/static/<name>            the pages' scripts and styles (bot/channels/static_files.py)
 GET /demo/api/scenarios            the scenarios (JSON)
 GET /demo/api/scenarios/<code>/steps/<n>   steps 1..n and the live checker's verdict on them
 GET /demo/api/quiz                 the quiz messages, without answers
@@ -30,7 +30,7 @@ from knowledge.loader import Knowledge, default_knowledge
 from knowledge.outreach import Outreach, default_outreach
 from knowledge.outreach_view import verdict_view
 
-from .outreach_pages import DEFAULT_PUBLIC_URL, Pages, chat_url, load_assets
+from .outreach_pages import DEFAULT_PUBLIC_URL, Pages, chat_url, static_files
 
 PUBLIC_URL_ENV = "FANZHA_PUBLIC_URL"
 # Only this server's own scripts and styles; inline SVG needs no source.
@@ -85,8 +85,8 @@ class OutreachChannel(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         kb, outreach = self.kb, self.outreach
-        assets = load_assets()
-        pages = Pages(kb, outreach, assets, self.public_url)
+        files = static_files(HEADERS)
+        pages = Pages(kb, outreach, files, self.public_url)
         fixed = {
             "index": pages.index(),
             "quiz": pages.quiz(),
@@ -95,6 +95,7 @@ class OutreachChannel(InputChannel):
             **{f"handout/{code}": pages.type_handout(code) for code in kb.scam_types},
         }
         demo = Blueprint("outreach", __name__)
+        files.add_to(demo)
 
         def page(key: str) -> HTTPResponse:
             if key not in fixed:
@@ -124,15 +125,6 @@ class OutreachChannel(InputChannel):
         @demo.route("/demo/handout/<code>", methods=["GET"])
         async def type_handout(request: Request, code: str) -> HTTPResponse:
             return page(f"handout/{code}")
-
-        @demo.route("/demo/static/<name>", methods=["GET"])
-        async def static(request: Request, name: str) -> HTTPResponse:
-            asset = assets.get(name)
-            if asset is None:
-                return response.text("not found", status=404, headers=HEADERS)
-            cache = "public, max-age=31536000, immutable" if request.args.get("v") == asset.version else "no-cache"
-            return response.raw(asset.body, headers={**HEADERS, "Cache-Control": cache},
-                                content_type=asset.content_type)
 
         @demo.route("/demo/api/scenarios", methods=["GET"])
         async def scenarios(request: Request) -> HTTPResponse:

@@ -17,20 +17,16 @@ import segno
 from knowledge.loader import Knowledge
 from knowledge.outreach import Outreach
 
-from .web import CONTENT_TYPES, Asset
+from .static_files import StaticFiles, files_in
 
 OUTREACH_DIR = Path(__file__).resolve().parent.parent / "web" / "outreach"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5005"
 _URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 
 
-def load_assets(directory: Path = OUTREACH_DIR) -> dict[str, Asset]:
-    """The scripts and styles under ``directory`` (templates are not served as files)."""
-    return {
-        path.name: Asset(path.read_bytes(), CONTENT_TYPES[path.suffix])
-        for path in sorted(directory.iterdir())
-        if path.suffix in (".js", ".css")
-    }
+def static_files(headers: dict[str, str], directory: Path = OUTREACH_DIR) -> StaticFiles:
+    """The scripts and styles under ``directory`` at /demo/static/ (templates are not served as files)."""
+    return StaticFiles("/demo/static", files_in(directory, (".js", ".css")), headers, versioned=True)
 
 
 def chat_url(public_url: str) -> str:
@@ -50,15 +46,15 @@ def qr_svg(url: str) -> str:
 class Pages:
     """Renders the pages once; they only change when the knowledge files do."""
 
-    def __init__(self, kb: Knowledge, outreach: Outreach, assets: dict[str, Asset], public_url: str) -> None:
+    def __init__(self, kb: Knowledge, outreach: Outreach, files: StaticFiles, public_url: str) -> None:
         self.kb = kb
         self.outreach = outreach
-        self.assets = assets
+        self.files = files
         self.chat_url = chat_url(public_url)
         self.qr = qr_svg(self.chat_url)
 
     def _static(self, name: str) -> str:
-        return f"/demo/static/{name}?v={self.assets[name].version}"
+        return self.files.url(name)
 
     def _page(self, template: str, **values: str) -> bytes:
         text = Template((OUTREACH_DIR / template).read_text(encoding="utf-8")).substitute(

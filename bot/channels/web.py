@@ -2,7 +2,7 @@
 
 GET  /chat          the full chat page (call bar rendered here from knowledge/contacts.yml)
 GET  /widget.js     the loader another site embeds with one script tag
-GET  /static/…      styles, scripts and the vendored socket.io client
+GET  /static/…      styles, scripts and the vendored socket.io client (bot/channels/static_files.py)
 POST /chat/mask     the masked form of a typed message, so the page keeps no secrets
 
 The conversation itself runs over the socket.io channel (bot/channels/socketio.py), pictures
@@ -24,35 +24,25 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from knowledge.loader import KNOWLEDGE_DIR, Contact, load_contacts
-
 from bot.pictures import MAX_PICTURE_BYTES
+from knowledge.loader import KNOWLEDGE_DIR, Contact, load_contacts
 
 from .masking import MAX_MESSAGE_CHARS, clean_text
 from .notices import PictureNotices, load_notices
 from .socketio import PICTURE_PATH, SocketIOChannel
+from .static_files import CONTENT_TYPES, StaticFiles, files_in
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"
 # The numbers on the page's call bar, in this order (ids in knowledge/contacts.yml).
 CALL_BAR = ("police_110", "antifraud_96110")
 
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
 PLAIN_TEXT_NAMES = {"LICENSE"}  # served so the vendored licence travels with the code
 
 # Static URLs in the page carry ?v=<content hash>, so they can be cached for good; the page
 # and the embed loader keep fixed URLs and are revalidated (ETag) instead.
-CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
 CACHE_PAGE = "no-cache"
 CACHE_LOADER = "public, max-age=300"
-CACHE_UNVERSIONED = "no-cache"
 # Only this server's own scripts, styles and socket; any site may frame the chat (the embed).
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -77,20 +67,6 @@ class Asset:
         return f'"{self.version}"'
 
 
-def load_static(directory: Path = STATIC_DIR) -> dict[str, Asset]:
-    """Every servable file under ``directory`` by its relative path; nothing else is served."""
-    assets: dict[str, Asset] = {}
-    for path in sorted(directory.rglob("*")):
-        if not path.is_file():
-            continue
-        content_type = CONTENT_TYPES.get(path.suffix)
-        if content_type is None and path.name in PLAIN_TEXT_NAMES:
-            content_type = "text/plain; charset=utf-8"
-        if content_type:
-            assets[path.relative_to(directory).as_posix()] = Asset(path.read_bytes(), content_type)
-    return assets
-
-
 def call_bar(contacts: Mapping[str, Contact]) -> str:
     """The tel: links at the top of the page, worded as contacts.yml words them."""
     links = []
@@ -113,10 +89,7 @@ def picture_texts(notices: PictureNotices) -> str:
     return json.dumps(texts, ensure_ascii=False)
 
 
-def render_chat_page(assets: Mapping[str, Asset], contacts: Mapping[str, Contact], socketio_path: str) -> Asset:
-    def url(name: str) -> str:
-        return f"/static/{name}?v={assets[name].version}"
-
+def render_chat_page(files: StaticFiles, contacts: Mapping[str, Contact], socketio_path: str) -> Asset:
     page = Template((WEB_DIR / "chat.html").read_text(encoding="utf-8")).substitute(
         call_bar=call_bar(contacts),
         socketio_path=escape(socketio_path),
@@ -124,9 +97,9 @@ def render_chat_page(assets: Mapping[str, Asset], contacts: Mapping[str, Contact
         picture_url=f"/webhooks/{SocketIOChannel.name()}{PICTURE_PATH}",
         picture_max_bytes=MAX_PICTURE_BYTES,
         picture_texts=escape(picture_texts(load_notices().picture)),
-        css_url=url("chat.css"),
-        socketio_js_url=url("vendor/socket.io.min.js"),
-        chat_js_url=url("chat.js"),
+        css_url=files.url("chat.css"),
+        socketio_js_url=files.url("vendor/socket.io.min.js"),
+        chat_js_url=files.url("chat.js"),
     )
     return Asset(page.encode("utf-8"), CONTENT_TYPES[".html"])
 
@@ -164,10 +137,12 @@ class WebPagesChannel(InputChannel):
         return "/"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        assets = load_static()
-        page = render_chat_page(assets, load_contacts(KNOWLEDGE_DIR / "contacts.yml"), self.socketio_path)
+        files = StaticFiles("/static", files_in(STATIC_DIR, CONTENT_TYPES, PLAIN_TEXT_NAMES), COMMON_HEADERS,
+                            versioned=True)
+        page = render_chat_page(files, load_contacts(KNOWLEDGE_DIR / "contacts.yml"), self.socketio_path)
         loader = Asset((WEB_DIR / "widget.js").read_bytes(), CONTENT_TYPES[".js"])
         web = Blueprint("web_pages", __name__)
+        files.add_to(web)
 
         @web.route("/chat", methods=["GET"])
         async def chat(request: Request) -> HTTPResponse:
@@ -177,14 +152,6 @@ class WebPagesChannel(InputChannel):
         async def widget(request: Request) -> HTTPResponse:
             # Loaded by other sites' pages, so it must be readable cross-origin.
             return send_asset(request, loader, CACHE_LOADER, **{"Cross-Origin-Resource-Policy": "cross-origin"})
-
-        @web.route("/static/<name:path>", methods=["GET"])
-        async def static(request: Request, name: str) -> HTTPResponse:
-            asset = assets.get(name)
-            if asset is None:
-                return response.text("not found", status=404, headers=COMMON_HEADERS)
-            versioned = request.args.get("v") == asset.version
-            return send_asset(request, asset, CACHE_IMMUTABLE if versioned else CACHE_UNVERSIONED)
 
         @web.route("/chat/mask", methods=["POST"])
         async def mask(request: Request) -> HTTPResponse:
