@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make a stand-in for python:3.10-slim-bookworm from Debian's packages alone, for building
-# deploy/Dockerfile where no container registry can be reached (README, "Deployment"):
+# deploy/Dockerfile where no container registry can be reached (docs/deployment.md, "Containers"):
 # a debootstrap'ed Debian 12 with a Python 3.10 copied into /usr/local, as the official
 # image has it. A real deployment builds FROM the pinned official image instead.
 #

@@ -9,7 +9,7 @@ the console's API is checked over plain HTTP: no login, no CSRF token, another a
 a ticket held by another agent, and two agents claiming one ticket at once.
 
 Screenshots of each step: results/screenshots/handoff/. The time from the agent pressing Enter
-to the resident's chat showing the reply is printed (README "Figures").
+to the resident's chat showing the reply is printed (docs/performance.md, "Figures").
 """
 from __future__ import annotations
 

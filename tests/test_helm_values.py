@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import ROOT
 
 VALUES = yaml.safe_load((ROOT / "deploy" / "helm" / "values.rasa.yml").read_text(encoding="utf-8"))
-RELEASE = "fanzha"  # README: helm install fanzha rasa/rasa -f deploy/helm/values.rasa.yml
+RELEASE = "fanzha"  # docs/deployment.md: helm install fanzha rasa/rasa -f deploy/helm/values.rasa.yml
 
 PUBLIC = (
     "/chat", "/chat/mask", "/widget.js", "/static/chat.js", "/static/vendor/socket.io.min.js",

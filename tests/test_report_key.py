@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.report_queue import ENV_QUEUE, ReportQueue
 from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportKeyError, ReportStore
 
-# Where the README says they are, relative to the project folder.
+# Where docs/privacy.md says they are, relative to the project folder.
 DEFAULT_KEY_FILE, LEGACY_KEY_FILE = Path("keys/report.key"), Path("data/report.key")
 
 

@@ -42,7 +42,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     if not calling_configured():
         if args.check:
             if os.environ.get("FANZHA_TWILIO_ACCOUNT_SID"):
-                print(f"Warning calls are off: set {ENV_PUBLIC_URL} to turn them on (README, early warnings).", file=sys.stderr)
+                print(f"Warning calls are off: set {ENV_PUBLIC_URL} to turn them on (docs/channels.md, early warnings).", file=sys.stderr)
             return 1
     try:
         worker = check_worker(args.worker or default_worker())
