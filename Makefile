@@ -8,12 +8,21 @@ TRAINING_INPUTS := config.yml $(FAQ_DOMAIN) $(wildcard bot/domain/*.yml nlu/*.ym
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test system-packages install validate train nlu-gate conversation-tests pytest container-test bench clean
+.PHONY: run test test-fast check system-packages install validate train nlu-gate conversation-tests pytest container-test bench clean
 
 run: install $(FAQ_DOMAIN) $(MODEL)
 	scripts/run.sh
 
-test: system-packages install validate $(MODEL) nlu-gate conversation-tests pytest
+test: system-packages install check validate $(MODEL) nlu-gate conversation-tests pytest
+
+# Lint and type-check (ruff and mypy, set up in pyproject.toml): seconds, so it runs first.
+check: install
+	$(VENV)/bin/ruff check bot actions knowledge bench scripts tests
+	$(VENV)/bin/mypy
+
+# The inner loop: the checks and the unit tests (no model, no server, no browser; tests/tiers.py).
+test-fast: install check $(FAQ_DOMAIN)
+	$(VENV)/bin/pytest -q -m unit
 
 # Chromium, fonts, PostgreSQL and Redis for the browser and scale-out tests: installed when run as
 # root, otherwise the command stops and prints the exact command to run (never skipped silently).

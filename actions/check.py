@@ -156,7 +156,7 @@ def describe(verdict: Verdict, voice: bool, tracker: Tracker) -> str:
         lines = [f"风险等级：{colour}。有可疑的地方，请小心。"]
 
     seen: set[str] = set()
-    flags = [h for h in verdict.red_flags if not (h.flag in seen or seen.add(h.flag))]
+    flags = [h for h in verdict.red_flags if not (h.flag in seen or seen.add(h.flag))]  # type: ignore[func-returns-value]  # first of each
     flags.sort(key=lambda h: h.severity != "critical")  # screen sharing, a safe account … first
     if flags:
         if voice:

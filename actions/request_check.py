@@ -128,7 +128,7 @@ class Replies:
             return
         if answer.status == 200:
             future.set_result(answer.body or b"")
-            self.calls[key] = future  # answered: a retry gets this
+            self.calls[key] = future  # type: ignore[index]  # answered: a retry gets this (key is set: future was found)
         else:
             future.set_exception(RuntimeError("the first call failed"))
             future.exception()  # retrieved: nobody may be waiting
@@ -146,7 +146,7 @@ class RequestCheck:
     def attach_sanic_app_extensions(self, app: Sanic) -> None:
         replies = Replies()
         app.register_middleware(replies.check, "request")
-        app.register_middleware(replies.keep, "response")
+        app.register_middleware(replies.keep, "response")  # type: ignore[arg-type]  # Sanic's hint omits HTTPResponse
         app.signal(Event.HTTP_LIFECYCLE_EXCEPTION.value)(_mark_failed)
 
 

@@ -341,7 +341,7 @@ async def socketio_user(run: Run, url: str) -> None:
                 t0 = time.monotonic()
                 try:
                     await client.emit("user_uttered", {"message": turn.say, "session_id": session},
-                                      callback=lambda *_: turn_over.done() or turn_over.set_result(None))
+                                      callback=lambda *_, over=turn_over: over.done() or over.set_result(None))
                     await asyncio.wait_for(turn_over, run.timeout_s)
                     await asyncio.sleep(0)  # let messages that came with the acknowledgement be queued
                     received = drain(inbox)
@@ -480,9 +480,8 @@ def main() -> int:
         figures = asyncio.run(drive(args, urls, pids))
     else:
         sys.path.insert(0, str(ROOT))
-        from tests.assistant import Assistant
-
         from bot.channels.rate_limit import ALL_OFF
+        from tests.assistant import Assistant
 
         os.environ.update(ALL_OFF)  # every virtual user comes from 127.0.0.1
         args.rate_limit_note = "off for the started assistant (FANZHA_RATE_LIMIT, _ADDRESS and _GLOBAL off)"

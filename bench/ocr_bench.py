@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -113,7 +114,7 @@ def light_grey(data: bytes) -> bytes:
 def serve(name: str) -> None:
     from bot.pictures import worker
 
-    engines = {"rapidocr-plain": PlainRapidOcr, "tesseract": lambda: Tesseract(False),
+    engines: dict[str, Callable[[], Any]] = {"rapidocr-plain": PlainRapidOcr, "tesseract": lambda: Tesseract(False),
                "tesseract-prep": lambda: Tesseract(True)}
     worker.main(engines[name])
 

@@ -12,8 +12,8 @@ and the functions that were busiest on their own.
 from __future__ import annotations
 
 import argparse
-import os
 import collections
+import os
 import shutil
 import signal
 import subprocess

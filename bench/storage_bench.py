@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fanzha-bench-") as folder:
-        env = {}  # a new key file in the temporary folder, never the project's key
+        env: dict[str, str] = {}  # a new key file in the temporary folder, never the project's key
         store = ReportStore(url=f"sqlite:///{folder}/fanzha.db", key_file=Path(folder) / "report.key", env=env)
         write_times, references = [], []
         started = time.perf_counter()

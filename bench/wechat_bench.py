@@ -14,8 +14,8 @@ checked. The goal is p99 < 1 s (WeChat gives up after 5 s).
 from __future__ import annotations
 
 import argparse
-import os
 import multiprocessing
+import os
 import socket
 import sys
 import time
@@ -26,13 +26,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_wechat_channel import (  # noqa: E402  (the platform side, written without wechatpy)
-    AES_KEY,
-    APP_ID,
-    TOKEN,
-    Platform,
-    text_xml,
-)
+from tests.test_wechat_channel import AES_KEY, APP_ID, TOKEN, Platform, text_xml  # noqa: E402  (the platform side, written without wechatpy)
 
 TEXT = "有人打电话说我涉嫌洗钱，让我把钱转到安全账户，验证码是 482915"
 

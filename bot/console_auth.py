@@ -46,14 +46,14 @@ def load_secret(key_file: Path = DEFAULT_KEY_FILE, env: Mapping[str, str] = os.e
     except FileNotFoundError:
         pass
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode("ascii")
+    new_secret = secrets.token_hex(32).encode("ascii")
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # made by another process a moment ago
         return key_file.read_bytes().strip()
     with os.fdopen(fd, "wb") as handle:
-        handle.write(secret + b"\n")
-    return secret
+        handle.write(new_secret + b"\n")
+    return new_secret
 
 
 @dataclass(frozen=True)

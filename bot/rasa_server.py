@@ -39,10 +39,9 @@ Training, evaluation (``rasa train``, ``rasa test``) and fine-tuning keep Rasa's
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import os
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 

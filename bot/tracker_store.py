@@ -36,10 +36,11 @@ class WALSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fixed_sql = False
-        if self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+        # has-type: Rasa's SQLTrackerStore assigns its engine without a type.
+        if self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:"):  # type: ignore[has-type]
             return
-        url = self.engine.url
-        self.engine.dispose()
+        url = self.engine.url  # type: ignore[has-type]
+        self.engine.dispose()  # type: ignore[has-type]
         # Rasa's server uses the store from one event loop thread; the pool lends each
         # connection to one caller at a time.
         self.engine = sa.create_engine(

@@ -166,7 +166,7 @@ def rising(rows: Iterable[Any], today: date, labels: Mapping[str, str]) -> list[
     total_now, total_before = sum(now.values()), sum(before.values())
     if not total_now:
         return []
-    found = []
+    found: list[dict[str, Any]] = []
     for key, count in now.items():
         if key in (trends.NO_TYPE, trends.OTHER):
             continue  # no type: nothing to warn about

@@ -218,7 +218,7 @@ def evidence_checklist(
     kb = _kb(kb)
     procedures = kb.procedures
     channels = [procedures.payment_channels[c] for c in payment_channel_codes(fields.get("payment_channel"), kb)]
-    scam = kb.scam_types[scam_type] if _scam_name(scam_type, kb) else None
+    scam = kb.scam_types[scam_type] if scam_type and _scam_name(scam_type, kb) else None
     if _check_kind(channel_kind) == VOICE:
         firsts = [c.evidence[0] for c in channels] + ([scam.evidence[0]] if scam else [])
         return _unique(firsts + [procedures.evidence_voice])

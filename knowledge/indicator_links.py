@@ -156,7 +156,7 @@ def link_reasons(link: str, rules: IndicatorRules) -> list[Reason]:
         reasons.append(Reason("userinfo_trick", {}))
     if disguised:
         reasons.append(Reason("idn_homograph", {}))
-    brand = None if address else imitated_brand(labels, rules)
+    brand = None if address else imitated_brand(labels, rules)  # type: ignore[assignment]  # a Brand above, in another branch
     if brand and not (brand.category == "government" and _foreign_government(plain_host)):
         reasons.append(Reason("lookalike_domain", {"name": brand.name}))
     if _is_under(plain_host, rules.shorteners):

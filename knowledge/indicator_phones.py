@@ -84,7 +84,7 @@ def phone_reasons(value: str, context: str, rules: IndicatorRules) -> list[Reaso
 
     shape = _shape(value, rules)
     service = any(word in context for word in rules.customer_service_words)
-    reasons: list[Reason] = []
+    reasons = []
     posing = None
     if shape == "foreign":
         country = _country(value, rules)

@@ -10,8 +10,8 @@ and a value with no finding has nothing visible in its shape, which is all that 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from bisect import bisect_right
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 

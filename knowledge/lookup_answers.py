@@ -23,10 +23,15 @@ MAX_VOICE_LINES = 2
 
 
 class Hit(Protocol):
-    level: str
-    source: str
-    listed_on: datetime.date
-    scam_type: str | None
+    # Read-only, so that frozen dataclasses (bot.risklist.RiskHit) are Hits.
+    @property
+    def level(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def listed_on(self) -> datetime.date: ...
+    @property
+    def scam_type(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

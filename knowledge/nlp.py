@@ -18,7 +18,6 @@ from .amounts import find_amounts
 from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, RedFlag, parse_yaml
 from .normalise import Normalised, Normaliser, default_normaliser
 
-
 PHONE = re.compile(
     r"(?<![\d*])(?:"
     r"(?:\+|00)\s?(?:86|852|853|886|63|60|66|84|855|95|856|1|44|81|82|7)[\s-]?\d[\d\s-]{5,13}\d"

@@ -18,7 +18,8 @@ from knowledge.nlp import Lexicon, load_lexicon
 # this also catches them when they arrive as plain text, e.g. typed on a keypad).
 _SKIP = re.compile(r"^\s*(不知道|不清楚|不记得了?|忘了|记不清了?|跳过|略过|下一个|skip|/dont_know)\s*[。.!！]?\s*$", re.I)
 # Words that place an answer in time: digits, dates, parts of the day, "ago".
-_TIME_WORDS = re.compile(r"\d|[今昨前上下本这那][天午周月年]|[早晚中]上|[早晚]|凌晨|傍晚|夜|刚[才刚]|之前|以前|[点号日月年周]|星期|礼拜|分钟|小时|[一二三四五六七八九十两几]+[天个]")
+_TIME_WORDS = re.compile(r"\d|[今昨前上下本这那][天午周月年]|[早晚中]上|[早晚]|凌晨|傍晚|夜|刚[才刚]|之前|以前|"
+                         r"[点号日月年周]|星期|礼拜|分钟|小时|[一二三四五六七八九十两几]+[天个]")
 
 
 @dataclass(frozen=True)

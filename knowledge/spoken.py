@@ -35,7 +35,7 @@ def digits_aloud(text: str, digit_words: Sequence[str], separator: str = "，") 
 
 def _section(number: int) -> str:
     """0 < number < 10000 in words: 3500 -> 三千五百, 1020 -> 一千零二十, 12 -> 十二."""
-    out = []
+    out: list[str] = []
     zero_pending = False
     for position in range(3, -1, -1):
         digit = number // 10**position % 10
@@ -59,7 +59,7 @@ def integer_aloud(number: int) -> str:
     while number:
         sections.append(number % 10000)
         number //= 10000
-    out = []
+    out: list[str] = []
     for index in range(len(sections) - 1, -1, -1):
         section = sections[index]
         if section == 0:

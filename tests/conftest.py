@@ -34,3 +34,17 @@ def plain_serving_agent():
     from tests.agents import serving_agent
 
     return serving_agent()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test unit / model / e2e / browser from what it uses (tests/tiers.py)."""
+    from tests.tiers import tiers
+
+    for item in items:
+        test = getattr(item, "function", None)
+        if test is None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the fixtures a test uses
+        fixtures = [defs[-1].func for defs in info.name2fixturedefs.values() if defs] if info else []
+        for tier in sorted(tiers(test, fixtures)):
+            item.add_marker(tier)

@@ -137,8 +137,7 @@ from datetime import date  # noqa: E402
 
 import pytest  # noqa: E402
 
-from actions import common  # noqa: E402
-from actions import lookup as lookup_action  # noqa: E402
+from actions import common, lookup as lookup_action  # noqa: E402
 from bot.risklist import RiskList  # noqa: E402
 from bot.risklist_csv import Entry  # noqa: E402
 from bot.storage import StorageError  # noqa: E402

@@ -119,7 +119,7 @@ def test_an_approximate_amount_says_so(knowledge):
 def test_a_long_story_is_cut_in_the_summary(knowledge):
     story = "对方一直让我充值。" * 40
     text = case_summary(answers(story=story), "shuadan", kb=knowledge)
-    line = next(l for l in text.splitlines() if l.startswith("事情经过"))
+    line = next(row for row in text.splitlines() if row.startswith("事情经过"))
     assert len(line) <= len("事情经过：") + STORY_MAX_CHARS + 1 and line.endswith("…")
 
 

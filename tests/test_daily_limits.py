@@ -13,8 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sanic import Sanic
 
-from actions import common
-from actions import handoff as handoff_actions
+from actions import common, handoff as handoff_actions
 from bot.channels.console import AgentConsoleChannel
 from bot.console_auth import COOKIE, Sessions
 from bot.daily_limits import DailyCaps, DailyLimiter, DailyLimitError, number_key, refusals

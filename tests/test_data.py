@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
-import yaml
 from rasa.shared.nlu.training_data.loading import load_data
 
 from bench.dataset import load_dev_set, near_duplicates

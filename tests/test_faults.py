@@ -7,6 +7,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -17,7 +18,7 @@ SCAM = "有人说我涉嫌洗钱，让我把钱转到安全账户配合调查"
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     running = Assistant(tmp_path_factory.mktemp("faults"))
     yield running
     running.stop()

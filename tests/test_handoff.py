@@ -18,15 +18,23 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import common
-from actions import handoff as handoff_actions
+from actions import common, handoff as handoff_actions
 from actions.fallback import ActionDefaultFallback
 from actions.report import ActionMoneyMovingNow
 from bot.channels.console_desk import Desk, DeskError, transcript
 from bot.console_auth import Sessions
 from bot.handoff import (
-    CLAIMED, CLOSED, RETURNED, UNANSWERED, WAITING, DutyHours, HandoffError, HandoffSettings, TicketStore,
-    check_password, hash_password,
+    CLAIMED,
+    CLOSED,
+    RETURNED,
+    UNANSWERED,
+    WAITING,
+    DutyHours,
+    HandoffError,
+    HandoffSettings,
+    TicketStore,
+    check_password,
+    hash_password,
 )
 from bot.storage import ReportStore
 from knowledge.handoff import handoff_texts

@@ -63,7 +63,7 @@ def seed_reports() -> None:
     """An old and a recent report, call-back request and ticket (closed long ago / open now)."""
     for age, tag in ((400, "old"), (3, "new")):
         at = NOW - timedelta(days=age)
-        store = ReportStore(clock=lambda at=at: at)
+        store = ReportStore(clock=lambda at=at: at)  # type: ignore[misc]  # binds this loop's time
         try:
             store.save_report({"story": f"{tag} report"}, channel="rest", sender=f"{tag}-sender")
             store.request_callback(sender=f"{tag}-sender", channel="voice", reason="no-answer", phone="13812345678")
@@ -184,7 +184,7 @@ def test_the_tracker_store_is_read_from_fanzha_endpoints(workdir, monkeypatch, t
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "endpoints.yml").write_text(
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: ${{TRACKER_DB}}\n', encoding="utf-8"
+        'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: ${TRACKER_DB}\n', encoding="utf-8"
     )
     store_conversations(conversation("old", 200))
     Path("data/tracker.db").rename(elsewhere / "tracker.db")

@@ -27,8 +27,7 @@ from bot.channels.rest import RestChannel
 from bot.channels.socketio import SocketIOChannel
 from bot.channels.speech import speakable
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts
-from tests import test_voice_channel as voice
-from tests import test_wechat_channel as wechat
+from tests import test_voice_channel as voice, test_wechat_channel as wechat
 
 NOTICES = load_notices()
 POLICE = load_contacts(KNOWLEDGE_DIR / "contacts.yml")["police_110"].number

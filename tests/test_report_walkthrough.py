@@ -11,6 +11,7 @@ import uuid
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.storage import ReportStore
 from tests.assistant import Assistant
 from tests.conftest import ROOT
 
@@ -80,6 +81,7 @@ def test_a_report_is_filled_stored_and_survives_a_restart(reports_env, run_folde
 
 
 def test_the_report_cli_rejects_an_unknown_reference(reports_env):
+    ReportStore(env=reports_env).close()  # the database, also when the walkthrough above did not run
     shown = _show("FZ-20000101-AAAA", reports_env)
     assert shown.returncode == 1
     assert "FZ-20000101-AAAA" in shown.stderr

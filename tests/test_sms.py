@@ -20,8 +20,8 @@ from bot.sms import (
     send_summary_sms,
 )
 from knowledge.case_summary import case_summary
-
 from tests.fake_twilio import FROM, SID, TOKEN, FakeTwilio
+
 REFERENCE = "FZ-20261122-7K3Q"
 ACCOUNT = "6222021234567890123"
 

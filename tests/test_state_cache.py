@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 from rasa.core.agent import Agent
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered, UserUtteranceReverted
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUtteranceReverted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import state_cache

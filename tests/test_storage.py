@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Column, String, create_engine, inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from bot.storage import (
     ABANDONED,

@@ -10,7 +10,7 @@ from rasa.core.agent import Agent
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, ActionExecutionRejected, UserUttered, UserUtteranceReverted
+from rasa.shared.core.events import ActionExecuted, ActionExecutionRejected, UserUtteranceReverted, UserUttered
 from rasa.shared.core.generator import TrainingDataGenerator
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import TrainingDataImporter
@@ -18,8 +18,8 @@ from rasa.shared.importers.importer import TrainingDataImporter
 from bot import ted_shortcut
 from bot.graph_runner import SequentialGraphRunner
 from tests.agents import serving_agent
-from tests.test_rasa_server import holdout_texts
 from tests.conftest import ROOT
+from tests.test_rasa_server import holdout_texts
 
 
 def story_trackers(domain: Domain, path: Path, conversation_tests: bool) -> list[DialogueStateTracker]:

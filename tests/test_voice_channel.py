@@ -39,7 +39,7 @@ POLICE = read_digits("110")  # 幺幺零
 ANTIFRAUD = read_digits("96110")  # 九六幺幺零
 
 TEXTS = load_voice_texts()
-DOMAIN = {}
+DOMAIN: dict[str, Any] = {}
 for _path in sorted((ROOT / "bot" / "domain").glob("*.yml")):
     _data = yaml.safe_load(_path.read_text(encoding="utf-8")) or {}
     DOMAIN.setdefault("intents", []).extend(_data.get("intents") or [])

@@ -181,7 +181,7 @@ def test_a_reimported_file_only_merges_and_a_red_duplicate_raises_the_level(data
     assert run(capsys, "warnings", "import", str(path))[0] == 0
     code, out, _ = run(capsys, "warnings", "import", str(path))
     assert code == 0 and "2 warning(s) imported: 0 new, 2 merged into open ones; 0 red" in out
-    code, out, _ = run(capsys, "warnings", "import", str(write(tmp_path / "red.csv", f"+8613812345678,红,,正在转账,市反诈中心,")))
+    code, out, _ = run(capsys, "warnings", "import", str(write(tmp_path / "red.csv", "+8613812345678,红,,正在转账,市反诈中心,")))
     assert code == 0 and "0 new, 1 merged into open ones; 1 red and open" in out
     (first, events), (second, _) = stored()
     assert (first.level, first.merged, first.note) == ("red", 2, "对方让他下载会议软件\n正在转账")

@@ -243,7 +243,7 @@ def test_quiet_hours_hold_orange_and_yellow_until_morning_but_never_red(store, c
     clock.now = beijing(23, 23, 10)
     phone = FakePhone(clock)
     d = dispatcher(store, phone, sms_text)
-    orange, red = warning(store, "orange"), warning(store, "red", phone="+8613912345678")
+    orange, _red = warning(store, "orange"), warning(store, "red", phone="+8613912345678")
     assert d.tick() == 2
     assert [c.to for c in phone.calls] == [DESK, "+8613912345678"]  # red: the desk and the resident at once
     assert store.get(orange).next_attempt_at == beijing(24, 8)

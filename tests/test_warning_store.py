@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
 import uuid
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 

@@ -15,8 +15,8 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels.speech import read_digits
 from bot.channels.voice import VoiceChannel
-from bot.early_warnings.call_texts import default_warning_texts
 from bot.cli import main as fanzha
+from bot.early_warnings.call_texts import default_warning_texts
 from bot.early_warnings.calls import TwilioTelephony
 from bot.early_warnings.cli import open_warning_store
 from bot.early_warnings.dispatch import Dispatcher, settings_from_env

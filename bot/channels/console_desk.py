@@ -24,7 +24,7 @@ from rasa.core.channels.channel import OutputChannel
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.handoff import TicketStore, Ticket
+from bot.handoff import Ticket, TicketStore
 from knowledge.handoff import HandoffTexts
 from knowledge.loader import Contact
 

@@ -217,7 +217,7 @@ def add_warning_routes(console: Blueprint, channel: AgentConsoleChannel) -> Warn
 
     async def outcome(request: Request, session: Session, warning_id: int) -> HTTPResponse:
         body = json_object(request, ("outcome", "note"), required=("outcome",))
-        return _json(await _off_loop(partial(desk.set_outcome, warning_id, body["outcome"], body.get("note"), session.agent)))
+        return _json(await _off_loop(partial(desk.set_outcome, warning_id, body["outcome"], body.get("note"), session.agent)))  # type: ignore[arg-type]  # required
 
     console.add_route(channel.guarded(listing), "/console/api/warnings", methods=["GET"], name="warnings")
     console.add_route(channel.guarded(add), "/console/api/warnings", methods=["POST"], name="warning_add")

@@ -10,7 +10,7 @@ from knowledge.privacy import mask_sensitive
 
 from . import client_address
 from .notices import load_notices
-from .pictures import PictureMessage, RATE_LIMITED, as_check, read_words
+from .pictures import RATE_LIMITED, PictureMessage, as_check, read_words
 from .rate_limit import SENDER, limits_from_env
 
 # Long enough for a pasted chat log; longer texts are cut (the user is told, see metadata).

@@ -10,7 +10,6 @@ from typing import Mapping
 
 from bot.pictures import MAX_PICTURE_BYTES, REASONS
 from knowledge.loader import KnowledgeError
-
 from knowledge.texts_file import read_texts
 
 NOTICES_FILE = Path(__file__).resolve().parent / "notices.yml"

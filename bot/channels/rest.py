@@ -70,13 +70,14 @@ class RestChannel(MaskingMixin, RestInput):
             if problem:
                 return response.json({"error": problem}, status=400)
             data.pop("input_channel", None)  # the channel is this one, whatever the client says
-            request.parsed_json = data  # Rasa's handler reads this, not a second parse
+            request.parsed_json = data  # type: ignore[assignment]  # Rasa's handler reads this, not a second parse
             client_address.remember(client_address.address_of(request))
             return None
 
         @blueprint.route("/picture", methods=["POST"], name=PICTURE_HANDLER)
         async def picture(request: Request) -> HTTPResponse:
-            data, collector = request.parsed_json, CollectingOutputChannel()
+            data: dict[str, Any] = request.parsed_json  # type: ignore[assignment]  # set by the check above
+            collector = CollectingOutputChannel()
             message = PictureMessage(request.ctx.picture, collector, data["sender"], input_channel=self.name(),
                                      metadata=data.get("metadata"))
             request.ctx.picture = b""  # the decoded picture: only the message holds it, until it is read

@@ -119,7 +119,7 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
         async def session_request(sid: str, data: Any) -> None:
             session_id = data.get("session_id") if isinstance(data, dict) else None
             token = data.get("session_token") if isinstance(data, dict) else None
-            if sender_problem(session_id, "session_id") or not tokens.valid(session_id, token):
+            if sender_problem(session_id, "session_id") or not tokens.valid(session_id, token):  # type: ignore[arg-type]
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
                 for room in sio.rooms(sid, namespace=self.namespace):
@@ -127,7 +127,7 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
                         await sio.leave_room(sid, room, namespace=self.namespace)
                 await sio.enter_room(sid, session_id, namespace=self.namespace)
             # An object, as Rasa's own web chat widget also reads it.
-            confirm = {"session_id": session_id, "session_token": tokens.issue(session_id)}
+            confirm = {"session_id": session_id, "session_token": tokens.issue(session_id)}  # type: ignore[arg-type]  # a str by now
             await sio.emit("session_confirm", confirm, room=sid, namespace=self.namespace)
 
         # Rasa's handler fails on a message that is not {"message": "…", "session_id": "…"};
@@ -160,7 +160,7 @@ class SocketIOChannel(MaskingMixin, SocketIOInput):
             if not origin_allowed(request.headers.get("origin"), request_environ(request), allowed):
                 return "pictures from other web sites are refused"
             session_id = request.headers.get(SESSION_HEADER)
-            if sender_problem(session_id, SESSION_HEADER) or not tokens.valid(session_id, request.headers.get(SESSION_TOKEN_HEADER)):
+            if sender_problem(session_id, SESSION_HEADER) or not tokens.valid(session_id, request.headers.get(SESSION_TOKEN_HEADER)):  # type: ignore[arg-type]
                 return "a picture needs its chat session's id and token"
             return None
 

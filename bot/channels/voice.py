@@ -39,7 +39,7 @@ import datetime
 import logging
 import os
 import re
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, Iterable, Sequence
 from urllib.parse import parse_qs, urlencode
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -56,7 +56,7 @@ from .masking import MaskingMixin, clean_text
 from .speech import speakable
 from .voice_callbacks import CallbackQueue, CallbackRequest, InMemoryCallbackQueue, StoredCallbackQueue
 from .voice_calls import CallState, CallStore, InMemoryCallStore
-from .voice_sms import SmsSender, TwilioSms, SMS_TIMEOUT_SECONDS
+from .voice_sms import SMS_TIMEOUT_SECONDS, SmsSender, TwilioSms
 from .voice_texts import VoiceTexts, load_voice_texts
 from .voice_twiml import Twiml, VoiceSettings
 
@@ -188,7 +188,7 @@ class VoiceInput(InputChannel):
     def _xml(twiml: Any) -> HTTPResponse:
         return response.text(str(twiml), content_type="text/xml; charset=utf-8")
 
-    def _guarded(self, handler: Callable[[Request], Awaitable[HTTPResponse]]) -> Callable[[Request], Awaitable[HTTPResponse]]:
+    def _guarded(self, handler: Callable[[Request], Awaitable[HTTPResponse]]) -> Callable[[Request], Coroutine[Any, Any, HTTPResponse]]:
         async def guarded(request: Request) -> HTTPResponse:
             refused = self._refusal(request)
             if refused is not None:

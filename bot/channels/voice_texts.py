@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 from knowledge.loader import KnowledgeError
 from knowledge.texts_file import TextsFile, read_texts
 

@@ -45,7 +45,7 @@ class VoiceSettings:
         for name, value in credentials.items():
             if value is None:
                 continue
-            kind = type(known[name].default)
+            kind: Any = type(known[name].default)
             try:
                 values[name] = value.strip() if kind is str and isinstance(value, str) else kind(value)
             except (TypeError, ValueError):

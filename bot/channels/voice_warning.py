@@ -35,6 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.early_warnings.call_texts import WarningTexts, default_warning_texts
 from bot.early_warnings.store import CLOSED, OPEN, UnknownWarning, Warning, WarningError, WarningStore, merge_window_from_env
 from bot.sms import SmsError, normalize_phone
 from bot.storage import ReportStore, StorageError
@@ -46,7 +47,6 @@ from .masking import clean_text
 from .speech import PHONE_DIGITS, speakable
 from .voice import AGENT_TALKED, BadRequest
 from .voice_twiml import Twiml, VoiceSettings
-from bot.early_warnings.call_texts import WarningTexts, default_warning_texts
 
 if TYPE_CHECKING:
     from .voice import VoiceInput

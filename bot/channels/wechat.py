@@ -38,12 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
-from rasa.core.channels.channel import (
-    CollectingOutputChannel,
-    InputChannel,
-    OutputChannel,
-    UserMessage,
-)
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -54,16 +49,7 @@ from bot.pictures import MAX_PICTURE_BYTES
 
 from .masking import MaskingMixin
 from .pictures import Picture, PictureMessage
-from .wechat_protocol import (
-    RequestRejected,
-    SafeMode,
-    SignedQuery,
-    parse,
-    read_fields,
-    text_reply,
-    transfer_reply,
-    verify_query,
-)
+from .wechat_protocol import RequestRejected, SafeMode, SignedQuery, parse, read_fields, text_reply, transfer_reply, verify_query
 from .wechat_push import CustomerServiceSender
 from .wechat_replies import ChannelTexts, Rendered, chosen_payload, load_texts, render, split_text
 from .wechat_settings import NotConfigured, SettingsError, WeChatSettings, load_settings
@@ -197,7 +183,7 @@ class WeChatInput(InputChannel):
             reply = await self._reply(message, fields, on_new_message, started)
             if not reply:
                 return response.text(SUCCESS)
-            xml = transfer_reply(message) if reply is TRANSFER else text_reply(message, reply)
+            xml = transfer_reply(message) if reply is TRANSFER else text_reply(message, reply)  # type: ignore[arg-type]  # TRANSFER is the only Transfer
             if self.safe:
                 xml = self.safe.encrypt(xml, query.nonce)
             return response.text(xml, content_type="application/xml")

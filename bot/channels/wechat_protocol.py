@@ -99,7 +99,7 @@ def read_fields(data: bytes | str) -> dict[str, str]:
     return fields
 
 
-def parse(xml: str, fields: Mapping[str, str]) -> BaseMessage:
+def parse(xml: bytes | str, fields: Mapping[str, str]) -> BaseMessage:
     """Turn checked XML into a wechatpy message; ``fields`` from :func:`read_fields`."""
     for name in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
         if not fields.get(name):

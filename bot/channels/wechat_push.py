@@ -93,7 +93,7 @@ class CustomerServiceSender:
                             len(chunks) - index, len(chunks),
                         )
                         return False
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay)  # type: ignore[arg-type]  # None only on the final attempt
         return True
 
     async def fetch_picture(self, media_id: str, max_bytes: int) -> bytes:

@@ -83,8 +83,8 @@ def load_warning_texts(path: Path = TEXTS_FILE, dissuasion_path: Path | None = N
     sms = t.text("sms")
     if len(sms) > SMS_LIMIT:
         raise t.fail("sms", f"has {len(sms)} characters; at most {SMS_LIMIT}")
-    kwargs = {} if dissuasion_path is None else {"path": dissuasion_path}
-    book = load_dissuasion(contacts_path=contacts_path, **kwargs)
+    kwargs: dict[str, Path] = {} if dissuasion_path is None else {"path": dissuasion_path}
+    book = load_dissuasion(contacts_path=contacts_path, **kwargs)  # type: ignore[arg-type]  # only "path"
     texts = WarningTexts(
         opening=said("opening"),
         opening_ask=said("opening_ask"),

@@ -10,15 +10,15 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from requests import ConnectTimeout, RequestException
-from urllib3.exceptions import NewConnectionError
 from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from bot.sms import BaseUrlHttpClient, TwilioSettings
 
@@ -122,7 +122,7 @@ class _faults:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type | None, error: BaseException | None, _tb: object) -> bool:
+    def __exit__(self, kind: type | None, error: BaseException | None, _tb: object) -> Literal[False]:
         if isinstance(error, TwilioRestException):
             # "error", not "code": the audit trail masks a number after "code" as a verification code.
             raise TwilioFault(f"Twilio refused {self.what} (HTTP {error.status}, Twilio error {error.code}): {error.msg}", error.status) from None

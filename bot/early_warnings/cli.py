@@ -137,7 +137,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_outcome(args: argparse.Namespace) -> int:
     with open_warning_store() as store:
         warning = store.set_outcome(args.id, args.outcome, "cli", note=args.note, reference=args.reference)
-    print(f"warning {warning.id}: closed, {warning.outcome} {OUTCOMES[warning.outcome]}")
+    print(f"warning {warning.id}: closed, {warning.outcome} {OUTCOMES[warning.outcome]}")  # type: ignore[index]  # set just now
     return 0
 
 

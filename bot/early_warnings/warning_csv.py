@@ -105,7 +105,7 @@ def parse_time(text: str, now: datetime) -> datetime:
             match = _LOCAL_TIME.fullmatch(text)
             if match:
                 try:
-                    when = datetime(*(int(part or 0) for part in match.groups()))  # type: ignore[misc]
+                    when = datetime(*(int(part or 0) for part in match.groups()))  # type: ignore[arg-type]  # six parts: year to second
                 except ValueError:
                     raise WarningError(f"time: {_quoted(text)} is not a time of the calendar") from None
     if when is None:

@@ -109,7 +109,7 @@ class OcrProcess:
 
     def _reply(self, process: subprocess.Popen, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
-        while not select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        while not select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:  # type: ignore[type-var]  # a pipe
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"no answer in {timeout:.0f} s")
         line = process.stdout.readline()

@@ -70,7 +70,7 @@ def lines_in_order(pieces: list[Piece]) -> list[Piece]:
                 if line is not None:
                     lines.append(line)
                 line = piece
-        lines.append(line)
+        lines.append(line)  # type: ignore[arg-type]  # every row holds at least one piece
     return lines
 
 
