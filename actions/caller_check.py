@@ -52,7 +52,7 @@ def required_token(env: Mapping[str, str] = os.environ) -> str:
     if len(token) < MIN_TOKEN_CHARS:
         raise ValueError(
             f"{ENV_ACTION_TOKEN} must hold a secret of at least {MIN_TOKEN_CHARS} characters, the same as the "
-            "Rasa server's (scripts/run.sh keeps one in data/action_token)"
+            "Rasa server's (scripts/run.sh keeps one in var/keys/action_token)"
         )
     return token
 

@@ -30,13 +30,13 @@ def checker() -> Checker:
 
 @lru_cache(maxsize=1)
 def report_store() -> ReportStore:
-    """One store per action-server process (FANZHA_DATABASE_URL or data/fanzha.db)."""
+    """One store per action-server process (FANZHA_DATABASE_URL or var/db/fanzha.db)."""
     return ReportStore()
 
 
 @lru_cache(maxsize=1)
 def report_queue() -> ReportQueue:
-    """Reports waiting for the database (FANZHA_REPORT_QUEUE or data/report_queue/)."""
+    """Reports waiting for the database (FANZHA_REPORT_QUEUE or var/db/report_queue/)."""
     return ReportQueue()
 
 

@@ -1,7 +1,7 @@
 """The secret the Rasa server shows the action server on every custom action call.
 
 It travels in the environment (``FANZHA_ACTION_TOKEN``: scripts/run.sh keeps one per
-installation in data/action_token; on Kubernetes the Secret fanzha-secrets), never on a command
+installation in var/keys/action_token; on Kubernetes the Secret fanzha-secrets), never on a command
 line, which every local user can read in /proc. The Rasa server sends it in a header
 (bot/action_guard.py), not in the URL, so that no access log records it; the action server
 refuses every call without it (actions/caller_check.py). Light on imports: both servers load it.

@@ -145,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(check_only=argv[:1] == ["check"]).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
+    if args.command != "check":  # the checker reads no runtime state; it may run in any folder
+        from bot.runtime_state import RuntimeStateError, move_old_state
+
+        try:
+            move_old_state()  # what an older version left in data/ and keys/, before any command reads it
+        except RuntimeStateError as error:
+            print(f"fanzha: {error}", file=sys.stderr)
+            return 1
     return handler(args)
 
 

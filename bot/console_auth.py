@@ -1,7 +1,7 @@
 """Agent console sessions: signed cookies, CSRF tokens, and the key that signs them.
 
 The cookie holds the agent's name, a random session id and an expiry, signed with HMAC-SHA256
-under the console key (``FANZHA_CONSOLE_SECRET``, or ``data/console.key`` created owner-only).
+under the console key (``FANZHA_CONSOLE_SECRET``, or ``var/keys/console.key`` created owner-only).
 The agent is only ever taken from a valid cookie, never from a request's body. Every POST must
 carry the session's CSRF token (an HMAC of the session id) in ``X-CSRF-Token``; the cookie is
 HttpOnly and SameSite=Strict as well (and Secure when the console is reached over HTTPS).
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from bot.runtime_state import CONSOLE_KEY, private_folder
+
 ENV_SECRET = "FANZHA_CONSOLE_SECRET"
-DEFAULT_KEY_FILE = Path("data") / "console.key"
+DEFAULT_KEY_FILE = CONSOLE_KEY
 COOKIE = "fanzha_console"
 SESSION_SECONDS = 12 * 3600  # one duty shift
 MIN_SECRET_CHARS = 32
@@ -45,7 +47,7 @@ def load_secret(key_file: Path = DEFAULT_KEY_FILE, env: Mapping[str, str] = os.e
         return key_file.read_bytes().strip()
     except FileNotFoundError:
         pass
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(key_file.parent)
     new_secret = secrets.token_hex(32).encode("ascii")
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

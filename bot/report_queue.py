@@ -1,7 +1,7 @@
 """Reports the database could not take yet, kept on disk until it can.
 
 When the report database is down, locked or full, a finished report is not lost: it is written,
-encrypted with the report key, as one file in ``data/report_queue/`` (or FANZHA_REPORT_QUEUE),
+encrypted with the report key, as one file in ``var/db/report_queue/`` (or FANZHA_REPORT_QUEUE),
 flushed to disk before the resident is told anything, and stored as soon as the database
 answers again: before the next report is saved, and every ``RETRY_SECONDS`` by a background
 thread while anything waits. A file is deleted only after its report is stored.
@@ -20,12 +20,13 @@ from typing import Any, Callable, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from bot.storage import DATA_DIR, DEFAULT_KEY_FILE, ReportStore, StorageError, load_key
+from bot.runtime_state import REPORT_QUEUE, private_folder
+from bot.storage import DEFAULT_KEY_FILE, ReportStore, StorageError, load_key
 
 log = logging.getLogger(__name__)
 
 ENV_QUEUE = "FANZHA_REPORT_QUEUE"
-DEFAULT_FOLDER = DATA_DIR / "report_queue"
+DEFAULT_FOLDER = REPORT_QUEUE
 RETRY_SECONDS = 30.0
 SUFFIX = ".report"
 
@@ -47,7 +48,7 @@ class ReportQueue:
         record = {"fields": dict(fields), "report": report, "created_at": datetime.now(timezone.utc).isoformat()}
         token = self._fernet().encrypt(json.dumps(record, ensure_ascii=False).encode("utf-8"))
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_folder(self.folder)
             path = self.folder / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}{SUFFIX}"
             partial = path.with_suffix(".partial")
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,16 +1,16 @@
 """The risk list the anti-fraud centre keeps: links, phone numbers and accounts (issue #19).
 
-Kept in the report database (bot/storage.py: FANZHA_DATABASE_URL, else data/fanzha.db), so every
+Kept in the report database (bot/storage.py: FANZHA_DATABASE_URL, else var/db/fanzha.db), so every
 replica reads the same list. Values are stored in one normalised form (knowledge/risk_values.py),
 each under an HMAC-SHA256 of its kind and value; the look-up is one indexed query on (kind, hash).
 
 Phone numbers and accounts are personal (a friend's number can be listed by mistake; a mule's
 account belongs to a person): only their keyed hash is stored. The HMAC key is derived (HKDF)
 from the report key, because that key (1) is already shared by all replicas, which must open
-the same reports; (2) lives in keys/, apart from data/, so a copy of the database holds no key, and
+the same reports; (2) lives in var/keys/, apart from var/db/, so a copy of the database holds no key, and
 a mobile number's hash without the key cannot be reversed by trying all 10^10 numbers; (3) is
 checked against the database on open, so a replica with another key stops instead of silently
-missing every hit. (The console secret lives in data/, next to the database: not that one.)
+missing every hit. (The console secret is not that one: another secret, with another purpose.)
 Links are not personal and are kept in clear too, for ``risklist show`` and ``export``.
 
 ``fanzha erase`` and ``purge`` leave the list alone: it is the centre's, not residents' data.
@@ -163,7 +163,7 @@ class RiskList:
 
     @classmethod
     def from_environment(cls) -> "RiskList":
-        """The report database (FANZHA_DATABASE_URL, else data/fanzha.db, made like the report store's)."""
+        """The report database (FANZHA_DATABASE_URL, else var/db/fanzha.db, made like the report store's)."""
         return cls.open()
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """Reports and call-back requests, kept with everything personal encrypted.
 
-Where: ``data/fanzha.db`` (SQLite, relative to the working folder like the tracker store), or any
+Where: ``var/db/fanzha.db`` (SQLite, relative to the working folder like the tracker store), or any
 SQLAlchemy URL in ``FANZHA_DATABASE_URL``. The schema is created and migrated forward on open.
 
 What is encrypted (Fernet): a report's answers (receiving account, account name, the scammer's
@@ -8,10 +8,10 @@ phone, WeChat/QQ ids, the story …), the sender id, a call-back's phone number 
 clear: the reference number, channel, scam type, risk, status and times, which the duty officer
 sorts and counts by. Senders are found by a keyed hash, never by the id in clear.
 
-The key: ``FANZHA_REPORT_KEY``, or the key file ``keys/report.key``, created (owner-only, in an
-owner-only folder) with a new database. It is kept apart from ``data/`` so that a copy of the
-data (a backup, a volume snapshot) holds no key; a ``data/report.key`` of an older version is
-moved there on first use. A key that does not open an existing database stops the start with a
+The key: ``FANZHA_REPORT_KEY``, or the key file ``var/keys/report.key``, created (owner-only, in an
+owner-only folder) with a new database. It is kept apart from ``var/db/`` so that a copy of the
+databases (a backup, a volume snapshot) holds no key; the key file of an older version is moved
+there when fanzha starts (bot/runtime_state.py). A key that does not open an existing database stops the start with a
 clear error, before anything is written with the wrong key.
 
 Everything passes knowledge.privacy.mask_sensitive first: no verification code, PIN, password,
@@ -63,6 +63,7 @@ from sqlalchemy.pool import QueuePool
 
 from bot import trends
 from bot.early_warnings.schema import warning_tables
+from bot.runtime_state import REPORT_DATABASE, REPORT_KEY, private_folder
 from bot.sqlite_pragmas import set_pragmas
 from bot.trends import trend_tables
 from knowledge.case_summary import mask_report_fields
@@ -70,11 +71,8 @@ from knowledge.privacy import mask_sensitive
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path("data")
-DEFAULT_DATABASE = DATA_DIR / "fanzha.db"
-KEYS_DIR = Path("keys")
-DEFAULT_KEY_FILE = KEYS_DIR / "report.key"
-LEGACY_KEY_FILE = DATA_DIR / "report.key"  # where versions before issue #17 kept it
+DEFAULT_DATABASE = REPORT_DATABASE
+DEFAULT_KEY_FILE = REPORT_KEY
 ENV_DATABASE_URL = "FANZHA_DATABASE_URL"
 ENV_REPORT_KEY = "FANZHA_REPORT_KEY"
 # Reference numbers and export dates follow the residents' calendar.
@@ -338,7 +336,7 @@ def _valid_key(raw: str | bytes, where: str) -> bytes:
 def _install_key(path: Path, key: bytes) -> bool:
     """Put ``key`` at ``path`` (owner-only file in an owner-only folder), whole or not at all, unless
     a key is there already: False then (another process made or moved one a moment ago)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(path.parent)
     partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -365,35 +363,10 @@ def _write_new_key(path: Path) -> bytes:
     return key
 
 
-def _move_legacy_key(path: Path) -> None:
-    """Move the key an older version kept in data/ to ``path``. Never a second key for existing
-    reports: the old file goes only once ``path`` holds the very same key."""
-    try:
-        old = LEGACY_KEY_FILE.read_bytes().strip()
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise ReportKeyError(f"cannot read the report key {LEGACY_KEY_FILE} to move it to {path}: {error.strerror}") from None
-    moved = not path.exists() and _install_key(path, _valid_key(old, str(LEGACY_KEY_FILE)))
-    try:
-        same = path.read_bytes().strip() == old
-    except OSError:
-        same = False
-    if not same:
-        log.warning("%s and %s hold different keys; %s is used, %s left alone", path, LEGACY_KEY_FILE, path, LEGACY_KEY_FILE)
-        return
-    LEGACY_KEY_FILE.unlink(missing_ok=True)
-    if moved:
-        log.warning("moved the report key from %s to %s, out of the data folder: back the two folders up separately",
-                    LEGACY_KEY_FILE, path)
-
-
 def load_key(key_file: Path = DEFAULT_KEY_FILE, create: bool = False, env: Mapping[str, str] = os.environ) -> bytes:
     """The report key from FANZHA_REPORT_KEY, else from ``key_file``; a new key file only if ``create``."""
     if env.get(ENV_REPORT_KEY):
         return _valid_key(env[ENV_REPORT_KEY], ENV_REPORT_KEY)
-    if key_file == DEFAULT_KEY_FILE:
-        _move_legacy_key(key_file)
     try:
         raw = key_file.read_bytes()
     except FileNotFoundError:
@@ -531,7 +504,7 @@ class ReportStore:
             if not path.exists():
                 if not create:
                     raise StorageError(f"no report database at {path} (set {ENV_DATABASE_URL} or run from the project folder)")
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_folder(path.parent)
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # owner-only from the start
         if path is not None:
             # Keep connections open (SQLAlchemy 1.4 would open one per query for a SQLite file and

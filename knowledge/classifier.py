@@ -8,7 +8,7 @@ types and two others. Texts are normalised first (``normalise.py``: traditional 
 spacing, homophones) and numbers, links and phone numbers become placeholders, so a masked
 "1xx****5678" and a real number look alike. Training (scikit-learn's SGDClassifier) takes a
 few seconds, so the fitted numbers (vocabulary, idf weights, coefficients) are kept in an
-on-disk cache under ``data/`` whose key is a hash of the examples and of every setting below;
+on-disk cache under ``var/cache/`` whose key is a hash of the examples and of every setting below;
 the cache holds plain arrays read with ``allow_pickle=False``; a missing, unreadable or
 inconsistent file is simply retrained. With a warm cache, scikit-learn is not imported. The
 settings were chosen on the style hold-out (bench/checker_bench.py, bench/tune_checker.py).
@@ -34,7 +34,7 @@ from .nlp import PHONE, URL
 from .normalise import default_normaliser
 
 # FANZHA_CHECKER_CACHE points the cache elsewhere (for example a fresh folder, to time a cold start).
-CACHE_DIR = Path(os.environ.get("FANZHA_CHECKER_CACHE") or KNOWLEDGE_DIR.parent / "data" / "checker_cache")
+CACHE_DIR = Path(os.environ.get("FANZHA_CHECKER_CACHE") or KNOWLEDGE_DIR.parent / "var" / "cache" / "checker")
 _CACHE_FORMAT = 3  # bump when the cached arrays change meaning
 _CACHE_KEEP = 4  # newest files kept: other example sets in use (tests, a second checkout) do not evict each other
 

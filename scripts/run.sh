@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start fanzha on its embedded defaults: action server + Rasa server on loopback,
-# SQLite tracker store under data/. Ctrl-C stops everything this script started.
+# SQLite tracker store under var/db/. Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +9,9 @@ ACTIONS_PORT="${FANZHA_ACTIONS_PORT:-5055}"
 HOST="${FANZHA_HOST:-127.0.0.1}"
 ENDPOINTS="${FANZHA_ENDPOINTS:-endpoints.yml}"
 MODEL="${FANZHA_MODEL:-models/fanzha.tar.gz}"
-mkdir -p data
-chmod 700 data
+# Runtime state in var/ (bot/runtime_state.py): what an older version kept in data/ and keys/
+# moves there first; a file already at its new place stops the start with both paths.
+.venv/bin/python -m bot.runtime_state || exit 1
 if [ ! -f "$MODEL" ]; then
     echo "No trained model at $MODEL: run 'make run' (it trains) or 'make train'." >&2
     exit 1
@@ -18,18 +19,18 @@ fi
 
 # The HTTP API needs a token; keep one per installation, readable by the owner only.
 if [ -z "${FANZHA_API_TOKEN:-}" ]; then
-    if [ ! -s data/api_token ]; then
-        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > data/api_token)
+    if [ ! -s var/keys/api_token ]; then
+        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > var/keys/api_token)
     fi
-    FANZHA_API_TOKEN="$(cat data/api_token)"
+    FANZHA_API_TOKEN="$(cat var/keys/api_token)"
 fi
 # The action server runs only calls that show this secret (actions/caller_check.py); one per
 # installation too. Both servers get it through the environment, never the command line.
 if [ -z "${FANZHA_ACTION_TOKEN:-}" ]; then
-    if [ ! -s data/action_token ]; then
-        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > data/action_token)
+    if [ ! -s var/keys/action_token ]; then
+        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > var/keys/action_token)
     fi
-    FANZHA_ACTION_TOKEN="$(cat data/action_token)"
+    FANZHA_ACTION_TOKEN="$(cat var/keys/action_token)"
 fi
 
 # Browsers may call the server only from its own pages and FANZHA_WIDGET_ORIGINS, which the
@@ -140,7 +141,7 @@ fanzha is ready.
   Outreach demo:   http://$HOST:$RASA_PORT/demo  (projector view, quiz, printable handouts)
   Agent console:   http://$HOST:$RASA_PORT/console  (add an agent: .venv/bin/fanzha agent add NAME)
   Embed on a site: <script src="http://$HOST:$RASA_PORT/widget.js" data-fanzha-server="http://$HOST:$RASA_PORT"></script>
-  HTTP API token:  data/api_token
+  HTTP API token:  var/keys/api_token
 Press Ctrl-C to stop.
 MSG
         running=("${pids[@]}")

@@ -112,11 +112,12 @@ def test_the_image_runs_as_a_non_root_user_and_carries_no_secret(image: str):
         return podman("run", "--rm", *LIMITS, image, *command).stdout
 
     assert run("id", "-u").strip() == "10001"
-    # Only what .dockerignore lets in; data/ and keys/ made empty, for the running server.
+    # Only what .dockerignore lets in; var/ made empty (owner-only), for the running server.
     assert set(run("ls", "-A", "/app").split()) == {
-        ".venv", "README.md", "actions", "bot", "constraints.txt", "credentials.yml", "data", "deploy",
-        "endpoints.yml", "fanzha.egg-info", "keys", "knowledge", "models", "pyproject.toml", "scripts"}
-    assert run("find", "/app/data", "/app/keys", "/app/models", "-mindepth", "1").split() == ["/app/models/fanzha.tar.gz"]
+        ".venv", "README.md", "actions", "bot", "constraints.txt", "credentials.yml", "deploy",
+        "endpoints.yml", "fanzha.egg-info", "knowledge", "models", "pyproject.toml", "scripts", "var"}
+    assert run("find", "/app/var", "/app/models", "-mindepth", "1", "-not", "-type", "d").split() == ["/app/models/fanzha.tar.gz"]
+    assert run("stat", "-c", "%a %U", "/app/var/db", "/app/var/keys").split() == ["700", "fanzha", "700", "fanzha"]
 
 
 def test_a_message_goes_through_the_container_to_the_scam_check(container, knowledge):

@@ -55,7 +55,7 @@ def test_no_secret_is_baked_into_the_image():
     for name in SECRETS + ("FANZHA_DATABASE_URL",):
         assert name not in settings
     copied = " ".join(args for op, args in DOCKERFILE if op in ("COPY", "ADD"))
-    assert not re.search(r"\b(data|keys)/|\.env\b|\.key\b", copied)
+    assert not re.search(r"\b(var|data|keys)/|\.env\b|\.key\b", copied)
 
 
 def test_dockerignore_lets_in_only_what_the_image_runs():
@@ -63,7 +63,7 @@ def test_dockerignore_lets_in_only_what_the_image_runs():
                 if line.strip() and not line.startswith("#")]
     assert patterns[0] == "*"  # nothing reaches the build unless let back in below
     let_in = [p[1:].strip("/") for p in patterns if p.startswith("!")]
-    for private in ("data", "keys", ".venv", "models", "results", "deploy/fanzha.env", "tests", "bench"):
+    for private in ("var", "data", "keys", ".venv", "models", "results", "deploy/fanzha.env", "tests", "bench"):
         assert not any(p == private or p.startswith(private + "/") and p != "models/fanzha.tar.gz" for p in let_in), private
     # Each COPY of the build reads a path let back in.
     for op, args in DOCKERFILE:

@@ -28,16 +28,16 @@ RESIDENT, NEIGHBOUR = "resident-7f3a", "neighbour-91c2"
 # (Rasa stores the events as ASCII JSON: the Chinese around it is escaped).
 MARK = {RESIDENT: "WANG-MOUMOU", NEIGHBOUR: "LI-SISI"}
 SAID = {sender: f"收款户名 {name} 尾号 4417" for sender, name in MARK.items()}
-ENDPOINTS = 'tracker_store:\n  type: bot.tracker_store.WALSQLTrackerStore\n  dialect: "sqlite"\n  db: "data/tracker.db"\n'
+ENDPOINTS = 'tracker_store:\n  type: bot.tracker_store.WALSQLTrackerStore\n  dialect: "sqlite"\n  db: "var/db/tracker.db"\n'
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch) -> Path:
-    """A project-like folder: endpoints.yml with fanzha's SQLite tracker store, reports in data/."""
+    """A project-like folder: endpoints.yml with fanzha's SQLite tracker store, reports in var/db/."""
     monkeypatch.chdir(tmp_path)
     for name in (ENV_DATABASE_URL, ENV_REPORT_KEY, ENV_QUEUE, "FANZHA_ENDPOINTS"):
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / "data").mkdir()
+    (tmp_path / "var" / "db").mkdir(parents=True)
     (tmp_path / "endpoints.yml").write_text(ENDPOINTS, encoding="utf-8")
     return tmp_path
 
@@ -55,7 +55,7 @@ def conversation(sender: str) -> DialogueStateTracker:
 def servers(workdir: Path) -> Iterator[tuple[WALSQLTrackerStore, ReportStore]]:
     """Both residents' conversations, reports, call-backs, tickets and a report waiting on disk,
     written through stores that stay open like the running servers' (so the logs stay full)."""
-    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="data/tracker.db")
+    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="var/db/tracker.db")
     store = ReportStore()
     for sender in (RESIDENT, NEIGHBOUR):
         asyncio.run(tracker_store.save(conversation(sender)))
@@ -74,14 +74,14 @@ def servers(workdir: Path) -> Iterator[tuple[WALSQLTrackerStore, ReportStore]]:
 
 
 def senders_in_tracker() -> set[str]:
-    with sqlite3.connect("data/tracker.db") as conn:
+    with sqlite3.connect("var/db/tracker.db") as conn:
         return {row[0] for row in conn.execute("SELECT DISTINCT sender_id FROM events")}
 
 
 def ciphertexts(store: ReportStore, sender: str) -> list[bytes]:
     """The stored (encrypted) text of the sender's rows: what must not stay in any file."""
     lookup = store.cipher.lookup_hash(sender)
-    with sqlite3.connect("data/fanzha.db") as conn:
+    with sqlite3.connect("var/db/fanzha.db") as conn:
         rows = conn.execute(
             "SELECT fields FROM reports WHERE sender_hash = ?1 UNION ALL SELECT reason FROM callback_requests "
             "WHERE sender_hash = ?1 UNION ALL SELECT details FROM handoff_tickets WHERE sender_hash = ?1", (lookup,)
@@ -92,7 +92,7 @@ def ciphertexts(store: ReportStore, sender: str) -> list[bytes]:
 def on_disk() -> bytes:
     """Every byte of the databases and their write-ahead logs (not the -shm index of the log,
     which any reader changes and which holds no rows)."""
-    return b"".join(path.read_bytes() for path in sorted(Path("data").glob("*.db*")) if path.suffix != ".db-shm")
+    return b"".join(path.read_bytes() for path in sorted(Path("var/db").glob("*.db*")) if path.suffix != ".db-shm")
 
 
 def what_is_left(store: ReportStore, sender: str) -> dict[str, int]:
@@ -125,7 +125,7 @@ def test_erase_by_sender_reaches_every_store_and_leaves_no_copy_in_the_logs(serv
     resident_rows = ciphertexts(store, RESIDENT)
     assert len(resident_rows) == 4
     files = on_disk()
-    assert MARK[RESIDENT].encode() in Path("data/tracker.db-wal").read_bytes()  # the server's log holds it
+    assert MARK[RESIDENT].encode() in Path("var/db/tracker.db-wal").read_bytes()  # the server's log holds it
     assert all(row in files for row in resident_rows)
     assert main(["erase", "--sender", RESIDENT]) == 0
     out = capsys.readouterr().out
@@ -216,12 +216,12 @@ def test_a_tracker_store_it_cannot_reach_leaves_the_reports_for_a_second_run(ser
 def test_a_reader_holding_the_log_is_reported_not_hidden(servers, capsys):
     _, store = servers
     resident_rows = ciphertexts(store, RESIDENT)
-    reader = sqlite3.connect("data/tracker.db")
+    reader = sqlite3.connect("var/db/tracker.db")
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM events").fetchone()  # a long read: its snapshot needs the log
     try:
         assert main(["erase", "--sender", RESIDENT]) == 1
-        assert MARK[RESIDENT].encode() in Path("data/tracker.db-wal").read_bytes()
+        assert MARK[RESIDENT].encode() in Path("var/db/tracker.db-wal").read_bytes()
     finally:
         reader.close()
     err = capsys.readouterr().err
@@ -232,15 +232,15 @@ def test_a_reader_holding_the_log_is_reported_not_hidden(servers, capsys):
 
 
 def test_without_a_report_database_the_conversation_is_still_erased(workdir, capsys):
-    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="data/tracker.db")
+    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="var/db/tracker.db")
     asyncio.run(tracker_store.save(conversation(RESIDENT)))
     tracker_store.engine.dispose()
     assert main(["erase", "--sender", RESIDENT]) == 0
     out = capsys.readouterr().out
     assert "conversation: erased 1 (4 events)" in out and "no report database" in out
-    assert not Path("data/fanzha.db").exists() and not Path("keys").exists()  # nothing created
+    assert not Path("var/db/fanzha.db").exists() and not Path("var/keys").exists()  # nothing created
     assert main(["erase", "--reference", "FZ-20261122-7K3Q"]) == 1
-    assert "no report database at data/fanzha.db" in capsys.readouterr().err
+    assert "no report database at var/db/fanzha.db" in capsys.readouterr().err
 
 
 @pytest.fixture

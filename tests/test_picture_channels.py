@@ -51,7 +51,7 @@ CODE, CARD = "583920", "6222021234567890"
 
 @pytest.fixture(autouse=True)
 def console_secret(monkeypatch):
-    """Session tokens and client keys from the test's own secret, not data/console.key."""
+    """Session tokens and client keys from the test's own secret, not var/keys/console.key."""
     monkeypatch.setenv("FANZHA_CONSOLE_SECRET", "picture-test-secret-" + "p" * 30)
     client_address._key.cache_clear()
     yield

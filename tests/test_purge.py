@@ -26,13 +26,13 @@ NOW = datetime.now(timezone.utc)
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch) -> Path:
-    """A project-like folder: endpoints.yml with a SQLite tracker store, reports in data/."""
+    """A project-like folder: endpoints.yml with a SQLite tracker store, reports in var/db/."""
     monkeypatch.chdir(tmp_path)
     for name in (ENV_DATABASE_URL, ENV_REPORT_KEY, "FANZHA_ENDPOINTS", "FANZHA_RETENTION_DAYS"):
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / "data").mkdir()
+    (tmp_path / "var" / "db").mkdir(parents=True)
     (tmp_path / "endpoints.yml").write_text(
-        'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "data/tracker.db"\n', encoding="utf-8"
+        'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "var/db/tracker.db"\n', encoding="utf-8"
     )
     return tmp_path
 
@@ -48,14 +48,14 @@ def conversation(sender: str, *ages_in_days: float) -> DialogueStateTracker:
 
 
 def store_conversations(*trackers: DialogueStateTracker) -> None:
-    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db="data/tracker.db")
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db="var/db/tracker.db")
     for tracker in trackers:
         asyncio.run(store.save(tracker))
     store.engine.dispose()
 
 
 def senders_left() -> set[str]:
-    with sqlite3.connect("data/tracker.db") as conn:
+    with sqlite3.connect("var/db/tracker.db") as conn:
         return {row[0] for row in conn.execute("SELECT DISTINCT sender_id FROM events")}
 
 
@@ -73,7 +73,7 @@ def seed_reports() -> None:
 
 
 def left_in_reports() -> dict[str, int]:
-    with sqlite3.connect("data/fanzha.db") as conn:
+    with sqlite3.connect("var/db/fanzha.db") as conn:
         return {
             table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("reports", "callback_requests", "handoff_tickets")
@@ -92,7 +92,7 @@ def test_old_conversations_and_reports_go_recent_ones_stay(workdir, capsys):
     assert "conversations: erased 1 (4 events)" in out
     assert "reports: erased 1; call-back requests: 1; handoff tickets: 1" in out
     assert senders_left() == {"still-going", "recent"}
-    with sqlite3.connect("data/tracker.db") as conn:
+    with sqlite3.connect("var/db/tracker.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM events WHERE sender_id = 'still-going'").fetchone()[0] == 4
     assert left_in_reports() == {"reports": 1, "callback_requests": 1, "handoff_tickets": 1}
     with ReportStore(create=False) as store:
@@ -119,7 +119,7 @@ def test_closed_warnings_past_retention_go_with_their_trail_open_ones_stay(workd
     assert "early warnings: would erase 1 closed (2 audit events)" in capsys.readouterr().out
     assert main(["purge", "--older-than", "180"]) == 0
     assert "early warnings: erased 1 closed (2 audit events)" in capsys.readouterr().out
-    with sqlite3.connect("data/fanzha.db") as conn:
+    with sqlite3.connect("var/db/fanzha.db") as conn:
         left = {row[0] for row in conn.execute("SELECT id FROM warnings")}
         trail = {row[0] for row in conn.execute("SELECT DISTINCT warning_id FROM warning_events")}
     assert left == trail == {ids["old-open"], ids["new-closed"]}
@@ -127,16 +127,16 @@ def test_closed_warnings_past_retention_go_with_their_trail_open_ones_stay(workd
 
 def test_purged_text_does_not_stay_in_the_write_ahead_log_while_the_server_runs(workdir):
     store_conversations(conversation("recent", 1))
-    server = sqlite3.connect("data/tracker.db")  # the running server keeps its connection open
+    server = sqlite3.connect("var/db/tracker.db")  # the running server keeps its connection open
     server.execute("PRAGMA journal_mode = WAL")  # as fanzha's tracker store runs it
     server.execute("SELECT COUNT(*) FROM events").fetchone()  # it has the log open from now on
     old = conversation("old", 300)
     old.update(UserUttered("骗子的收款账户户名 WANG-MOUMOU 卡尾号 4417", timestamp=time.time() - 300 * DAY))
     store_conversations(old)
-    assert b"WANG-MOUMOU" in Path("data/tracker.db-wal").read_bytes()  # Rasa's rows, in the log
+    assert b"WANG-MOUMOU" in Path("var/db/tracker.db-wal").read_bytes()  # Rasa's rows, in the log
     try:
         assert main(["purge", "--older-than", "180"]) == 0
-        for name in ("data/tracker.db", "data/tracker.db-wal"):
+        for name in ("var/db/tracker.db", "var/db/tracker.db-wal"):
             assert b"WANG-MOUMOU" not in Path(name).read_bytes(), name
         assert senders_left() == {"recent"}
     finally:
@@ -145,15 +145,15 @@ def test_purged_text_does_not_stay_in_the_write_ahead_log_while_the_server_runs(
 
 def test_an_erased_report_leaves_the_write_ahead_log_empty(workdir):
     seed_reports()
-    server = sqlite3.connect("data/fanzha.db")  # the running server keeps its connection open
+    server = sqlite3.connect("var/db/fanzha.db")  # the running server keeps its connection open
     server.execute("SELECT COUNT(*) FROM reports").fetchone()
     try:
         with ReportStore(create=False) as store:
             [report] = store.reports_for_sender("old-sender")
             store.save_report({"story": "another"}, channel="rest", sender="someone")  # written to the log
-            assert Path("data/fanzha.db-wal").stat().st_size > 0
+            assert Path("var/db/fanzha.db-wal").stat().st_size > 0
             store.delete_report(report.reference)
-            assert Path("data/fanzha.db-wal").stat().st_size == 0
+            assert Path("var/db/fanzha.db-wal").stat().st_size == 0
     finally:
         server.close()
 
@@ -161,7 +161,7 @@ def test_an_erased_report_leaves_the_write_ahead_log_empty(workdir):
 def test_dry_run_counts_and_changes_nothing(workdir, capsys):
     store_conversations(conversation("old", 200), conversation("recent", 1))
     seed_reports()
-    before = (Path("data/tracker.db").read_bytes(), left_in_reports())
+    before = (Path("var/db/tracker.db").read_bytes(), left_in_reports())
     assert main(["purge", "--older-than", "180", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "conversations: would erase 1 (2 events)" in out
@@ -187,7 +187,7 @@ def test_the_tracker_store_is_read_from_fanzha_endpoints(workdir, monkeypatch, t
         'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: ${TRACKER_DB}\n', encoding="utf-8"
     )
     store_conversations(conversation("old", 200))
-    Path("data/tracker.db").rename(elsewhere / "tracker.db")
+    Path("var/db/tracker.db").rename(elsewhere / "tracker.db")
     monkeypatch.setenv("FANZHA_ENDPOINTS", str(elsewhere / "endpoints.yml"))
     monkeypatch.setenv("TRACKER_DB", str(elsewhere / "tracker.db"))
     assert main(["purge", "--older-than", "100"]) == 0
@@ -224,8 +224,8 @@ def test_the_installed_command_exits_2_on_a_bad_argument(workdir):
 
 def test_a_missing_tracker_database_or_a_redis_store_is_exit_code_1(workdir, capsys):
     assert main(["purge"]) == 1  # wrong folder: no tracker database, none created
-    assert "no tracker database at data/tracker.db" in capsys.readouterr().err
-    assert not Path("data/tracker.db").exists() and not Path("data/fanzha.db").exists()
+    assert "no tracker database at var/db/tracker.db" in capsys.readouterr().err
+    assert not Path("var/db/tracker.db").exists() and not Path("var/db/fanzha.db").exists()
     Path("endpoints.yml").write_text("tracker_store:\n  type: redis\n  url: localhost\n", encoding="utf-8")
     assert main(["purge"]) == 1
     assert "record_exp" in capsys.readouterr().err
@@ -235,7 +235,7 @@ def test_no_report_database_yet_is_not_an_error(workdir, capsys):
     store_conversations(conversation("recent", 1))
     assert main(["purge"]) == 0
     assert "no report database" in capsys.readouterr().out
-    assert not Path("data/fanzha.db").exists()
+    assert not Path("var/db/fanzha.db").exists()
 
 
 class TunedSQLTrackerStore(SQLTrackerStore):
@@ -244,7 +244,7 @@ class TunedSQLTrackerStore(SQLTrackerStore):
 
 def test_a_subclass_of_rasas_sql_tracker_store_is_purged_too(workdir):
     Path("endpoints.yml").write_text(
-        'tracker_store:\n  type: tests.test_purge.TunedSQLTrackerStore\n  dialect: "sqlite"\n  db: "data/tracker.db"\n',
+        'tracker_store:\n  type: tests.test_purge.TunedSQLTrackerStore\n  dialect: "sqlite"\n  db: "var/db/tracker.db"\n',
         encoding="utf-8",
     )
     store_conversations(conversation("old", 200), conversation("recent", 1))

@@ -57,7 +57,7 @@ class Rasa:
 
 @pytest.fixture(autouse=True)
 def console_secret(monkeypatch) -> Iterator[None]:
-    """The client key is derived from the console secret: the test's own, not data/console.key."""
+    """The client key is derived from the console secret: the test's own, not var/keys/console.key."""
     monkeypatch.setenv("FANZHA_CONSOLE_SECRET", "s" * 40)
     client_address._key.cache_clear()
     yield

@@ -69,9 +69,9 @@ def test_show_an_unknown_or_malformed_reference_fails_with_a_message(workdir, ca
 
 def test_without_a_database_the_commands_say_so_and_create_nothing(workdir, capsys):
     assert main(["report", "show", "FZ-20261122-7K3Q"]) == 1
-    assert "no report database at data/fanzha.db" in capsys.readouterr().err
+    assert "no report database at var/db/fanzha.db" in capsys.readouterr().err
     assert main(["report", "export", "--since", "2026-11-01"]) == 1
-    assert not (workdir / "data").exists()
+    assert not (workdir / "var").exists() and not (workdir / "data").exists()
 
 
 def test_export_writes_the_reports_since_a_day(workdir, capsys):
@@ -148,9 +148,9 @@ def test_delete_also_erases_every_copy_of_the_answers_but_not_the_conversations_
     from bot.tracker_store import WALSQLTrackerStore
     from tests.test_erase import ENDPOINTS, MARK, NEIGHBOUR, RESIDENT, SAID, conversation
 
-    (workdir / "data").mkdir()
+    (workdir / "var" / "db").mkdir(parents=True)
     (workdir / "endpoints.yml").write_text(ENDPOINTS, encoding="utf-8")
-    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="data/tracker.db")  # the running server's
+    tracker_store = WALSQLTrackerStore(Domain.empty(), dialect="sqlite", db="var/db/tracker.db")  # the running server's
     store = ReportStore()
     try:
         references = {}
@@ -169,9 +169,9 @@ def test_delete_also_erases_every_copy_of_the_answers_but_not_the_conversations_
         assert f"deleted {abandoned}" in out and f"kept 1 other report(s) of the same conversation: {finished}" in out
         assert [r.reference for r in store.reports_for_sender(RESIDENT)] == [finished]
         assert not store.callbacks_for_sender(RESIDENT) and TicketStore(store).active_for(RESIDENT) is None
-        with sqlite3.connect("data/tracker.db") as conn:
+        with sqlite3.connect("var/db/tracker.db") as conn:
             assert {row[0] for row in conn.execute("SELECT DISTINCT sender_id FROM events")} == {NEIGHBOUR}
-        tracker_files = Path("data/tracker.db").read_bytes() + Path("data/tracker.db-wal").read_bytes()
+        tracker_files = Path("var/db/tracker.db").read_bytes() + Path("var/db/tracker.db-wal").read_bytes()
         assert MARK[RESIDENT].encode() not in tracker_files and MARK[NEIGHBOUR].encode() in tracker_files
         assert len(store.reports_for_sender(NEIGHBOUR)) == 2 and store.callbacks_for_sender(NEIGHBOUR)
     finally:

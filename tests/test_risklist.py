@@ -329,7 +329,7 @@ def test_the_command_line_never_creates_a_database(tmp_path, monkeypatch, capsys
     monkeypatch.delenv(ENV_REPORT_KEY, raising=False)
     code, _, err = run(capsys, "risklist", "import", str(write(tmp_path / "list.csv", *GOOD)))
     assert code == 1 and "no report database" in err
-    assert not (tmp_path / "data").exists() and not (tmp_path / "keys").exists()
+    assert not (tmp_path / "var").exists() and not (tmp_path / "data").exists() and not (tmp_path / "keys").exists()
 
 
 def test_a_database_of_the_previous_version_gains_the_risk_list(tmp_path):

@@ -25,7 +25,7 @@ CHAT_SECRET = "chat-test-secret-" + "x" * 32
 
 @pytest.fixture(autouse=True)
 def console_secret(monkeypatch):
-    """The secret the session tokens derive from, here rather than in the project's data/."""
+    """The secret the session tokens derive from, here rather than in the project's var/keys/."""
     monkeypatch.setenv("FANZHA_CONSOLE_SECRET", CHAT_SECRET)
 
 

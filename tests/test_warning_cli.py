@@ -261,7 +261,7 @@ def test_the_command_line_never_creates_a_database(tmp_path, monkeypatch, capsys
     monkeypatch.delenv(ENV_REPORT_KEY, raising=False)
     code, _, err = run(capsys, "warnings", "list")
     assert code == 1 and "no report database" in err
-    assert not (tmp_path / "data").exists() and not (tmp_path / "keys").exists()
+    assert not (tmp_path / "var").exists() and not (tmp_path / "data").exists() and not (tmp_path / "keys").exists()
 
 
 def test_a_bad_merge_window_setting_stops_with_a_clear_error(database, capsys, monkeypatch):

@@ -11,7 +11,7 @@ request). Only REST and the web chat set or read it (MaskingMixin.knows_client_a
 
 The actions never see the address. They get ``client_key``: an HMAC of the address and the
 Beijing day, under a key derived from the console secret (``FANZHA_CONSOLE_SECRET`` or
-``data/console.key``, per installation and the same on every replica). It lands in the tracker
+``var/keys/console.key``, per installation and the same on every replica). It lands in the tracker
 store with the message's metadata; it tells apart the day's clients, not who they are, and it
 cannot be linked across days without the secret.
 """

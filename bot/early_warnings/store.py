@@ -1,5 +1,5 @@
 """The early warnings and their audit trail, in the report database (FANZHA_DATABASE_URL, else
-data/fanzha.db), encrypted with the report key like the reports.
+var/db/fanzha.db), encrypted with the report key like the reports.
 
 Every replica's dispatcher works on the same rows: a warning is taken with a lease won by a
 compare-and-set UPDATE (``claim_due``), so two processes never call the same resident twice for
