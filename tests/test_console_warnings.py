@@ -273,7 +273,7 @@ async def test_the_page_loads_its_own_script_and_style_and_the_console_links_to_
     for page_file in ("/console/assets/warnings.html", "/console/assets/vendor/README.md"):
         assert (await console.get(page_file)).status == 404, "pages are served only with their policy"
     assert 'href="/console/warnings"' in (await console.get("/console")).text
-    for name in ("warnings.js", "console.js"):
+    for name in ("warnings.js", "console.js", "console_api.js"):
         script = (CONSOLE_DIR / name).read_text(encoding="utf-8")
         assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script), name
 

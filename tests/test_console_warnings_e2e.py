@@ -7,14 +7,10 @@ refused, naming the field). Screenshots: results/screenshots/warnings/.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 
 from bot.early_warnings.store import NewWarning, WarningStore
@@ -23,6 +19,7 @@ from bot.storage import ReportStore
 from tests.assistant import free_port
 from tests.browser import chromium
 from tests.conftest import ROOT
+from tests.dashboard_server import running
 
 SHOTS = ROOT / "results" / "screenshots" / "warnings"
 AGENT, PASSWORD = "duty.wang", "wang-password-42"
@@ -65,23 +62,8 @@ def server(tmp_path_factory):
     store = ReportStore(env["FANZHA_DATABASE_URL"], env=env)
     seed(store)
     store.close()
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.dashboard_server", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(base + "/console/login", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()[-2000:]
-            time.sleep(0.3)
-    try:
+    with running(env, free_port()) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_an_agent_sees_the_red_warnings_first_and_records_a_visit(server) -> None:

@@ -8,9 +8,6 @@ week, every CSV) is checked for anything personal; an agent without the role get
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -24,6 +21,7 @@ from bot.trends_report import CHART_IDS, RISING_ID
 from tests.assistant import free_port
 from tests.browser import chromium
 from tests.conftest import ROOT
+from tests.dashboard_server import running
 from tests.test_trends import Clock, generate_month
 
 SHOTS = ROOT / "results" / "screenshots" / "trends"
@@ -57,23 +55,8 @@ def server(tmp_path_factory):
     tickets.add_agent("chief.zhao", AGENTS["chief.zhao"], [SUPERVISOR])
     tickets.add_agent("duty.wang", AGENTS["duty.wang"])
     store.close()
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.dashboard_server", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(base + "/console/login", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()[-2000:]
-            time.sleep(0.3)
-    try:
+    with running(env, free_port()) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def login(base: str, name: str) -> requests.Session:

@@ -15,22 +15,7 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function api(path, body) {
-    var options = { credentials: "same-origin", headers: {} };
-    if (body !== undefined) {
-      options.method = "POST";
-      options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRF-Token"] = me ? me.csrf : "";
-      options.body = JSON.stringify(body);
-    }
-    return window.fetch("/console/api/" + path, options).then(function (response) {
-      if (response.status === 401) { window.location.assign("/console/login"); throw new Error("login"); }
-      return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.error || ("HTTP " + response.status));
-        return data;
-      });
-    });
-  }
+  function api(path, body) { return window.consoleApi(path, body, me ? me.csrf : ""); }  // console_api.js
 
   function age(minutes) {
     if (minutes < 60) return minutes + " 分钟";
