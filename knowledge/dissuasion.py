@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
-from knowledge.loader import KNOWLEDGE_DIR, Contact, KnowledgeError, load_contacts, parse_yaml
+from knowledge.loader import KNOWLEDGE_DIR, Contact, KnowledgeError, load_contacts, read_mapping
 
 DISSUASION_FILE = KNOWLEDGE_DIR / "dissuasion.yml"
 MAX_SENTENCE_CHARS = 25
@@ -203,14 +201,7 @@ def load_dissuasion(
     """Read and check the file; every scam type (default: knowledge/scam_types/) must be covered."""
     codes = list(scam_types) if scam_types is not None else scam_type_codes()
     contacts = load_contacts(contacts_path or KNOWLEDGE_DIR / "contacts.yml")
-    try:
-        data = parse_yaml(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DissuasionError(path, "(file)", "file is missing") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as problem:
-        raise DissuasionError(path, "(file)", f"not valid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise DissuasionError(path, "(file)", "must be a YAML mapping at the top level")
+    data = read_mapping(path, DissuasionError)
     fields = _Fields(path, contacts)
     general = fields.entry(data.get(GENERAL), GENERAL, GENERAL)
     types = data.get("types")

@@ -258,16 +258,21 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
 
-def _read_yaml(path: Path) -> _Reader:
+def read_mapping(path: Path, error: type[KnowledgeError] = KnowledgeError) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; anything else raises ``error`` naming the file."""
     try:
         data = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise KnowledgeError(path, "(file)", "file is missing") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise KnowledgeError(path, "(file)", f"not valid YAML: {error}") from None
+        raise error(path, "(file)", "file is missing") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as problem:
+        raise error(path, "(file)", f"not valid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise KnowledgeError(path, "(file)", "must be a YAML mapping at the top level")
-    return _Reader(path, data)
+        raise error(path, "(file)", "must be a YAML mapping at the top level")
+    return data
+
+
+def _read_yaml(path: Path) -> _Reader:
+    return _Reader(path, read_mapping(path))
 
 
 def _source(reader: _Reader) -> Source:

@@ -11,9 +11,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from knowledge.loader import KNOWLEDGE_DIR, Contact, KnowledgeError, load_contacts
+from knowledge.loader import KNOWLEDGE_DIR, Contact, KnowledgeError, load_contacts, read_mapping
 
 KEYS = "0123456789*#"  # the keys of a phone's keypad
 _CONTACT_FIELDS = ("number", "voice", "name")
@@ -102,12 +100,5 @@ def read_texts(path: Path, contacts_path: Path | None,
                error: type[KnowledgeError]) -> TextsFile:
     """A channel's texts file, ready to read field by field; ``error`` names what is malformed."""
     contacts = load_contacts(contacts_path or KNOWLEDGE_DIR / "contacts.yml")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(path, "(file)", "file is missing") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as problem:
-        raise error(path, "(file)", f"not valid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise error(path, "(file)", "must be a YAML mapping at the top level")
+    data = read_mapping(path, error)
     return TextsFile(path, data, contacts, error)
