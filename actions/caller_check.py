@@ -6,7 +6,7 @@ it opens tickets, stores call-backs and reports, or, with SMS set up, texts a re
 by its reference to a number of the sender's choosing.
 
 - Every request but ``GET /health`` (the probe of load balancers and Kubernetes) must carry
-  ``Authorization: Bearer <FANZHA_ACTION_TOKEN>`` (bot/action_token.py). ``/actions`` too: Rasa
+  ``Authorization: Bearer <FANZHA_ACTION_TOKEN>`` (bot/services/action_token.py). ``/actions`` too: Rasa
   never asks for it, and it lists what a forged call could run. The check runs as soon as the
   route is known, before the body is read, so a caller without the secret cannot make the
   server hold a body; the comparison takes the same time whatever the guess. Refused: 401 and a
@@ -34,7 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.signals import Event
 
-from bot.action_token import ENV_ACTION_TOKEN, HEADER, MIN_TOKEN_CHARS, SCHEME, action_token, header_value
+from bot.services.action_token import ENV_ACTION_TOKEN, HEADER, MIN_TOKEN_CHARS, SCHEME, action_token, header_value
 
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # Measured (Rasa 3.6, this domain): a 200-turn conversation's call is 1.1 MB, 5.4 KB a turn; a
 # turn whose message has the full 2,000 characters adds 60 KB. 16 MiB holds about 3,000 ordinary
 # turns or 280 maximal ones in one session; a call beyond it fails and the resident is answered
-# with 110 and 96110 (bot/action_guard.py).
+# with 110 and 96110 (bot/rasa_patches/action_guard.py).
 MAX_CALL_BYTES = 16 * 1024 * 1024
 OPEN_PATHS = frozenset({"/health"})
 

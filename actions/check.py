@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.storage import StorageError
+from bot.services.storage import StorageError
 from knowledge.checker import Verdict
 from knowledge.lookup_answers import raised_risk
 
@@ -25,7 +25,7 @@ ANSWERS = {"affirm", "deny", "dont_know"}
 # Intents that add to the case being checked instead of starting a new one.
 ADDS_TO_CASE = {"inform", "check_situation"}
 # The level in words: an emoji mark showed as an empty box on phones without a colour-emoji font.
-# The web widget colours the bubble from the words after "风险等级：" (bot/web/static/chat.js).
+# The web widget colours the bubble from the words after "风险等级：" (bot/channels/web/assets/static/chat.js).
 RISK_WORDS = {"high": "高风险", "medium": "中风险", "low": "低风险"}
 
 

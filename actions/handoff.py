@@ -6,15 +6,15 @@ by two fallbacks in a row (actions/fallback.py) and by money moving now at high 
 
 - Phone line: the bot gives 96110/110 and the handoff payload; the voice channel dials the duty
   desk (and records a call-back when nobody answers). No ticket, no pause.
-- Channels an agent's reply reaches (bot.handoff.DESK_CHANNELS: web chat, WeChat), on duty: a
-  ticket for the agent console (bot/handoff.py) with who, channel, reason, scam type and risk,
+- Channels an agent's reply reaches (bot.services.handoff.DESK_CHANNELS: web chat, WeChat), on duty: a
+  ticket for the agent console (bot/services/handoff.py) with who, channel, reason, scam type and risk,
   the report so far and the last turns; the resident is told where they are going, why and what
   to do meanwhile; the conversation is paused (ConversationPaused) until an agent hands it back
   or closes it, or nobody claims it in time.
 - Other channels (REST): no ticket nobody could answer; 110/96110 and a call-back offer.
 - Outside duty hours, or when the ticket cannot be stored: 110/96110 and a call-back offer.
 
-Call-back requests are capped per day per client and per phone number (bot/daily_limits.py).
+Call-back requests are capped per day per client and per phone number (bot/services/daily_limits.py).
 
 Wording: knowledge/handoff.yml and knowledge/contacts.yml.
 """
@@ -30,8 +30,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.handoff import DESK_CHANNELS, LAST_TURNS, HandoffSettings, TicketStore
-from bot.storage import StorageError
+from bot.services.handoff import DESK_CHANNELS, LAST_TURNS, HandoffSettings, TicketStore
+from bot.services.storage import StorageError
 from knowledge.handoff import handoff_texts
 
 from .common import client_of, contact_line, daily_limiter, knowledge, on_voice, report_store

@@ -1,6 +1,6 @@
 """Links, numbers and accounts in a message, looked up in the centre's risk list.
 
-The risk list (bot/risklist.py) lives in the report database and shares the action server's
+The risk list (bot/services/risklist.py) lives in the report database and shares the action server's
 report store (one connection pool). If it cannot be read (database down, key missing), the
 answer says so once and still names what the shapes show: a look-up that failed is never
 reported as "not on the list".
@@ -13,8 +13,8 @@ from typing import Sequence
 
 from rasa_sdk import Tracker
 
-from bot.risklist import RiskList
-from bot.storage import ReportStore
+from bot.services.risklist import RiskList
+from bot.services.storage import ReportStore
 from knowledge.indicators import Indicator, find_indicators
 from knowledge.lookup_answers import Looked, Speaker, lookup_texts
 

@@ -1,7 +1,7 @@
 """The report form: validate each answer, then store the report and give the case summary.
 
 The words live in knowledge/ (procedures.yml, scam types) and bot/domain/report_form.yml;
-understanding an answer is knowledge.report_answers; storing it is bot.storage.
+understanding an answer is knowledge.report_answers; storing it is bot.services.storage.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.storage import ABANDONED, FINISHED, StorageError
+from bot.services.storage import ABANDONED, FINISHED, StorageError
 from knowledge.case_summary import TEXT, VOICE, build_case_texts, field_keys, is_given
 from knowledge.report_answers import understand
 
@@ -142,7 +142,7 @@ class ActionAbandonReport(Action):
 
 def _store(tracker: Tracker, fields: dict[str, Any], status: str) -> str | None:
     """Save the report and return its reference; QUEUED when the database could not take it
-    and it waits on disk (bot/report_queue.py); None when it could not be kept at all. The
+    and it waits on disk (bot/services/report_queue.py); None when it could not be kept at all. The
     caller must not claim a report was saved unless it has a reference."""
     report = dict(
         channel=tracker.get_latest_input_channel() or "unknown",

@@ -30,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.signals import Event
 
-from bot.json_body import decode_json
+from bot.services.json_body import decode_json
 
 from .caller_check import MAX_CALL_BYTES
 

@@ -1,7 +1,7 @@
 """Offer the finished report's summary by SMS, and send it to the number the resident gives.
 
 At most FANZHA_DAILY_PER_NUMBER texts a day to one number and FANZHA_DAILY_PER_ADDRESS from one
-client (bot/daily_limits.py): past that, the resident is told it was not sent, with the
+client (bot/services/daily_limits.py): past that, the resident is told it was not sent, with the
 reference number and 110, as when Twilio refuses it."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.sms import SmsError, TwilioSettings, normalize_phone, send_summary_sms
-from bot.storage import StorageError
+from bot.services.sms import SmsError, TwilioSettings, normalize_phone, send_summary_sms
+from bot.services.storage import StorageError
 
 from .common import REFERENCE, client_of, contact_line, daily_limiter, report_store
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboard_bench.py [--conversations 1000000] [--requests 40]
 
-A year (365 days up to today) of the rows bot/trends.py keeps, for ``--conversations`` a year:
+A year (365 days up to today) of the rows bot/services/trends.py keeps, for ``--conversations`` a year:
 every day has every combination of the knowledge's scam types × risks, types × payment
 channels, handoff reasons, waits, call-back channels and channel × event (the most rows a day
 can have), their counts adding up to one check per conversation, a report per 20, a handoff
@@ -31,9 +31,9 @@ import requests  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from bot import trends  # noqa: E402
-from bot.handoff import SUPERVISOR, TicketStore  # noqa: E402
-from bot.storage import ReportStore, trend_counts_table  # noqa: E402
+from bot.services import trends  # noqa: E402
+from bot.services.handoff import SUPERVISOR, TicketStore  # noqa: E402
+from bot.services.storage import ReportStore, trend_counts_table  # noqa: E402
 from knowledge.loader import default_knowledge  # noqa: E402
 from tests.assistant import free_port  # noqa: E402
 

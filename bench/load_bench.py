@@ -456,7 +456,7 @@ def main() -> int:
     # A running assistant's token comes from the environment: a command line is readable by every local user.
     parser.set_defaults(token=os.environ.get("FANZHA_API_TOKEN"))
     parser.add_argument("--actions-port", type=int, default=5055, help="with --url: the action server's port")
-    parser.add_argument("--nlu-pid", type=int, help="with --url: the understanding server's process id (bot.nlu_server)")
+    parser.add_argument("--nlu-pid", type=int, help="with --url: the understanding server's process id (bot.cli.nlu_server)")
     parser.add_argument("--window", type=float, default=300,
                         help="also report each window of this many seconds (when the run has two or more)")
     parser.add_argument("--json", type=Path, help="save the figures here")

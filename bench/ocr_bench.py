@@ -4,7 +4,7 @@
 
 The screenshots come from tests/screenshots.py (chat and SMS looks, light and dark, four phone
 sizes, messages from knowledge/examples, half scams). Each engine runs in a worker process of
-its own, through the same pipe protocol as the server's OCR worker (bot/pictures/worker.py),
+its own, through the same pipe protocol as the server's OCR worker (bot/services/pictures/worker.py),
 with one thread (ONNX Runtime intra-op threads = 1, OMP_NUM_THREADS=1). For each engine:
 
 - character accuracy: 1 - edit distance / reference length, over the message bubbles only (each
@@ -36,10 +36,10 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.pictures import OcrProcess, PictureError  # noqa: E402
+from bot.services.pictures import OcrProcess, PictureError  # noqa: E402
 
 ENGINES = {
-    "rapidocr": "bot/pictures as shipped: RapidOCR PP-OCRv4 (rapidocr-onnxruntime 1.4.4), scaled to 800 px wide, "
+    "rapidocr": "bot/services/pictures as shipped: RapidOCR PP-OCRv4 (rapidocr-onnxruntime 1.4.4), scaled to 800 px wide, "
                 "no angle classifier",
     "rapidocr-plain": "RapidOCR with its default settings on the picture as sent",
     "tesseract": "Debian tesseract-ocr 5.3 + tesseract-ocr-chi-sim, the picture as sent (PNG on stdin)",
@@ -50,7 +50,7 @@ CJK_SPACE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef])\s+(?=[\u3000-\u9fff\u
 
 # --- the engines, each served in its own worker process -------------------------------------------
 
-# Every engine's pieces go through the same layout step as the shipped one (bot/pictures/layout.py).
+# Every engine's pieces go through the same layout step as the shipped one (bot/services/pictures/layout.py).
 
 class PlainRapidOcr:
     def __init__(self) -> None:
@@ -59,8 +59,8 @@ class PlainRapidOcr:
         self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
     def read(self, data: bytes) -> list[str]:
-        from bot.pictures.engine import _bounds
-        from bot.pictures.layout import Piece, message_lines
+        from bot.services.pictures.engine import _bounds
+        from bot.services.pictures.layout import Piece, message_lines
 
         width, height = size_of(data)
         result, _ = self._ocr(data)
@@ -72,7 +72,7 @@ class Tesseract:
         self.prepare = prepare
 
     def read(self, data: bytes) -> list[str]:
-        from bot.pictures.layout import Piece, message_lines
+        from bot.services.pictures.layout import Piece, message_lines
 
         if self.prepare:
             data = light_grey(data)
@@ -112,7 +112,7 @@ def light_grey(data: bytes) -> bytes:
 
 
 def serve(name: str) -> None:
-    from bot.pictures import worker
+    from bot.services.pictures import worker
 
     engines: dict[str, Callable[[], Any]] = {"rapidocr-plain": PlainRapidOcr, "tesseract": lambda: Tesseract(False),
                "tesseract-prep": lambda: Tesseract(True)}

@@ -33,10 +33,10 @@ from tests.assistant import Assistant  # noqa: E402
 # Stage -> the Rasa function whose presence on the stack marks it.
 STAGES = {
     "NLU (parse the message)": "_parse_message_with_graph (rasa/core/processor.py",
-    "asking the understanding server (bot/nlu_offload.py)": "parse (bot/nlu_offload.py",
+    "asking the understanding server (bot/rasa_patches/nlu_offload.py)": "parse (bot/rasa_patches/nlu_offload.py",
     "policies (predict each next action)": "_predict_next_with_tracker (rasa/core/processor.py",
     "  of which TensorFlow (DIET, ResponseSelector, TED)": "run_inference (rasa/utils/tensorflow/models.py",
-    "action server call (waiting for it is not counted)": "_guarded_run (bot/action_guard.py",
+    "action server call (waiting for it is not counted)": "_guarded_run (bot/rasa_patches/action_guard.py",
     "  of which checking its answer against Rasa's schema": "_validate_action_result (",
     "tracker store: read": "retrieve (rasa/core/tracker_store.py",
     "tracker store: write": "save (rasa/core/tracker_store.py",

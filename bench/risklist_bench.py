@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.risklist import RiskList  # noqa: E402
+from bot.services.risklist import RiskList  # noqa: E402
 from knowledge.loader import default_knowledge  # noqa: E402
 
 SOURCES = ("市反诈中心", "省厅通报", "银行协查")

@@ -32,8 +32,8 @@ from sanic import Sanic  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bot.channels.rate_limit import ALL_OFF  # noqa: E402
-from bot.channels.voice import VoiceChannel  # noqa: E402
-from bot.channels.voice_twiml import VoiceSettings  # noqa: E402
+from bot.channels.voice.channel import VoiceChannel  # noqa: E402
+from bot.channels.voice.twiml import VoiceSettings  # noqa: E402
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from bot.early_warnings.store import WarningStore  # noqa: E402
-from bot.storage import LOCAL_TZ, ReportStore  # noqa: E402
+from bot.services.early_warnings.store import WarningStore  # noqa: E402
+from bot.services.storage import LOCAL_TZ, ReportStore  # noqa: E402
 from knowledge.loader import default_knowledge  # noqa: E402
 from tests.fake_twilio import FROM, SID, TOKEN  # noqa: E402
 
@@ -88,12 +88,12 @@ class Run:
         self.dispatchers: dict[str, subprocess.Popen] = {}
 
     def fanzha(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([PYTHON, "-m", "bot.cli", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        return subprocess.run([PYTHON, "-m", "bot.cli.main", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
 
     def start_dispatchers(self, *workers: str) -> None:
         for worker in workers:
             self.dispatchers[worker] = subprocess.Popen(
-                [PYTHON, "-m", "bot.cli", "warnings", "dispatch", "--worker", worker], cwd=ROOT, env=self.env,
+                [PYTHON, "-m", "bot.cli.main", "warnings", "dispatch", "--worker", worker], cwd=ROOT, env=self.env,
                 stdout=subprocess.DEVNULL, stderr=(self.folder / f"{worker}.log").open("w"),
             )
 

@@ -38,7 +38,7 @@ def serve(port: int, safe: bool) -> None:
     from sanic import Sanic
 
     from bot.channels.rate_limit import ALL_OFF
-    from bot.channels.wechat import WeChatChannel
+    from bot.channels.wechat.channel import WeChatChannel
 
     logging.disable(logging.WARNING)
     os.environ.update(ALL_OFF)  # hundreds of messages a second: the global limit would refuse them

@@ -32,7 +32,7 @@ class HandoffTexts:
     callback_recorded: str
     callback_recorded_no_phone: str
     callback_failed: str
-    callback_limited: str  # today's cap reached (bot/daily_limits.py)
+    callback_limited: str  # today's cap reached (bot/services/daily_limits.py)
     no_desk: str  # {why}; a channel the console cannot answer on
     no_desk_callback: str
     claimed: str

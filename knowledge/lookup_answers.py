@@ -1,7 +1,7 @@
 """What the assistant says about the links, numbers and accounts in a message and their
 risk-list entries (wording in knowledge/lookup.yml, findings in knowledge/indicators.yml).
 
-Hits come from the centre's risk list (bot/risklist.py); this module only needs their
+Hits come from the centre's risk list (bot/services/risklist.py); this module only needs their
 fields, so it stays free of bot/ imports.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ MAX_VOICE_LINES = 2
 
 
 class Hit(Protocol):
-    # Read-only, so that frozen dataclasses (bot.risklist.RiskHit) are Hits.
+    # Read-only, so that frozen dataclasses (bot.services.risklist.RiskHit) are Hits.
     @property
     def level(self) -> str: ...
     @property

@@ -1,6 +1,6 @@
 """One way of writing a link, a phone number or an account, whichever way it was written.
 
-The anti-fraud centre's risk list (bot/risklist.py) stores values in this form and looks them up
+The anti-fraud centre's risk list (bot/services/risklist.py) stores values in this form and looks them up
 in it, so "+86 138-0013-8000", "０１３８…" and "8613800138000" are the same number, and
 "HTTPS://WWW.例子.中国/pay/" the same link as "xn--fsqu00a.xn--fiqs8s/pay". Pure Python (the
 ``idna`` package for international domain names), so the knowledge layer can use it too.

@@ -9,9 +9,9 @@ ACTIONS_PORT="${FANZHA_ACTIONS_PORT:-5055}"
 HOST="${FANZHA_HOST:-127.0.0.1}"
 ENDPOINTS="${FANZHA_ENDPOINTS:-endpoints.yml}"
 MODEL="${FANZHA_MODEL:-models/fanzha.tar.gz}"
-# Runtime state in var/ (bot/runtime_state.py): what an older version kept in data/ and keys/
+# Runtime state in var/ (bot/services/runtime_state.py): what an older version kept in data/ and keys/
 # moves there first; a file already at its new place stops the start with both paths.
-.venv/bin/python -m bot.runtime_state || exit 1
+.venv/bin/python -m bot.services.runtime_state || exit 1
 if [ ! -f "$MODEL" ]; then
     echo "No trained model at $MODEL: run 'make run' (it trains) or 'make train'." >&2
     exit 1
@@ -34,13 +34,13 @@ if [ -z "${FANZHA_ACTION_TOKEN:-}" ]; then
 fi
 
 # Browsers may call the server only from its own pages and FANZHA_WIDGET_ORIGINS, which the
-# server reads itself (bot/origins.py); a malformed setting stops here, before anything starts.
-.venv/bin/python -m bot.origins >/dev/null || exit 2
+# server reads itself (bot/rasa_patches/origins.py); a malformed setting stops here, before anything starts.
+.venv/bin/python -m bot.rasa_patches.origins >/dev/null || exit 2
 
-# Outbound warning calls (bot/early_warnings/dispatch.py) only once Twilio and FANZHA_PUBLIC_URL
+# Outbound warning calls (bot/services/early_warnings/dispatch.py) only once Twilio and FANZHA_PUBLIC_URL
 # are set; then a malformed setting stops here too. Nothing set: no dispatcher, as before.
 warning_calls=""
-if .venv/bin/python -m bot.cli warnings dispatch --check; then warning_calls=1; elif [ $? -ne 1 ]; then exit 2; fi
+if .venv/bin/python -m bot.cli.main warnings dispatch --check; then warning_calls=1; elif [ $? -ne 1 ]; then exit 2; fi
 
 # Log level of both servers: warning (default) or info. Not debug: Rasa's debug log writes
 # out what residents type (phone numbers, names) and every slot of the conversation.
@@ -54,7 +54,7 @@ case "${FANZHA_LOG_LEVEL:-warning}" in
 esac
 
 # A second server with the same model that only understands messages, on another core
-# (bot/nlu_server.py, bot/nlu_offload.py): on by default where there are two cores or more.
+# (bot/cli/nlu_server.py, bot/rasa_patches/nlu_offload.py): on by default where there are two cores or more.
 case "${FANZHA_NLU_PROCESS:-auto}" in
     auto) if [ "$(nproc)" -ge 2 ]; then nlu_process=1; else nlu_process=""; fi ;;
     on) nlu_process=1 ;;
@@ -95,7 +95,7 @@ supervise_understanding_server() {
     trap '[ -z "$child" ] || { kill "$child" 2>/dev/null; wait "$child"; }; exit 0' TERM
     while :; do
         started=$SECONDS
-        .venv/bin/python -m bot.nlu_server --model "$MODEL" --socket "$nlu_dir/nlu.sock" "$log_level" &
+        .venv/bin/python -m bot.cli.nlu_server --model "$MODEL" --socket "$nlu_dir/nlu.sock" "$log_level" &
         child=$!
         status=0
         wait "$child" || status=$?
@@ -110,16 +110,16 @@ supervise_understanding_server() {
 
 FANZHA_ACTION_TOKEN="$FANZHA_ACTION_TOKEN" SANIC_HOST="$HOST" .venv/bin/rasa run actions --actions actions -p "$ACTIONS_PORT" "$log_level" &
 pids+=($!)
-# Rasa's server, without the parts of TensorFlow it never uses (bot/rasa_server.py).
-# The API token reaches it through the environment (bot/rasa_server.py), never the command
+# Rasa's server, without the parts of TensorFlow it never uses (bot/cli/rasa_server.py).
+# The API token reaches it through the environment (bot/cli/rasa_server.py), never the command
 # line, which every local user can read in /proc.
-FANZHA_NLU_URL="$nlu_url" FANZHA_API_TOKEN="$FANZHA_API_TOKEN" FANZHA_ACTION_TOKEN="$FANZHA_ACTION_TOKEN" .venv/bin/python -m bot.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
+FANZHA_NLU_URL="$nlu_url" FANZHA_API_TOKEN="$FANZHA_API_TOKEN" FANZHA_ACTION_TOKEN="$FANZHA_ACTION_TOKEN" .venv/bin/python -m bot.cli.rasa_server run -m "$MODEL" -i "$HOST" -p "$RASA_PORT" \
     --enable-api \
     --credentials credentials.yml --endpoints "$ENDPOINTS" "$log_level" &
 pids+=($!)
 
-# Meanwhile, the settings Rasa would retry for ever or fail on with a traceback (bot/preflight.py).
-.venv/bin/python -m bot.preflight --model "$MODEL" --endpoints "$ENDPOINTS" --credentials credentials.yml &
+# Meanwhile, the settings Rasa would retry for ever or fail on with a traceback (bot/cli/preflight.py).
+.venv/bin/python -m bot.cli.preflight --model "$MODEL" --endpoints "$ENDPOINTS" --credentials credentials.yml &
 preflight=$!
 preflight_ok=""
 
@@ -153,7 +153,7 @@ MSG
         fi
         if [ -n "$warning_calls" ]; then
             # Once the voice channel answers Twilio's webhooks; one per replica is fine (leases).
-            .venv/bin/python -m bot.cli warnings dispatch &
+            .venv/bin/python -m bot.cli.main warnings dispatch &
             pids+=($!)
         fi
         wait -n "${running[@]}"

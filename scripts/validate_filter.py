@@ -32,7 +32,7 @@ def form_slots() -> set[str]:
 
 def responses_sent_by_actions() -> set[str]:
     source = "\n".join(
-        p.read_text(encoding="utf-8") for folder in ("actions", "bot") for p in (ROOT / folder).glob("*.py")
+        p.read_text(encoding="utf-8") for folder in ("actions", "bot") for p in (ROOT / folder).rglob("*.py")
     )
     # `response="utter_x"` in actions; `X_RESPONSE = "utter_x"` where the Rasa server sends it.
     return set(re.findall(r"(?:response=|_RESPONSE = )\"(utter_[a-z0-9_/]+)\"", source))

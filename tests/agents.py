@@ -1,18 +1,18 @@
-"""The trained model loaded as the server loads it (bot/rasa_server.py), for comparing answers."""
+"""The trained model loaded as the server loads it (bot/rasa_patches/model_loading.py), for comparing answers."""
 from __future__ import annotations
 
 from types import ModuleType
 
 from rasa.core.agent import Agent
 
-from bot import rasa_server
+from bot.rasa_patches import model_loading
 from tests.assistant import MODEL
 
 
 def serving_agent(*shortcuts: ModuleType) -> Agent:
     """The server's loader, with each of ``shortcuts`` (modules with install/uninstall) in place
     while the model loads; the model keeps them, nothing else in the process does."""
-    rasa_server.install()
+    model_loading.install()
     for shortcut in shortcuts:
         shortcut.install()
     try:
@@ -20,4 +20,4 @@ def serving_agent(*shortcuts: ModuleType) -> Agent:
     finally:
         for shortcut in shortcuts:
             shortcut.uninstall()
-        rasa_server.uninstall()
+        model_loading.uninstall()

@@ -100,7 +100,7 @@ class Assistant:
             self.wait_for_understanding_server(deadline)
 
     def understanding_server(self) -> tuple[int, Path] | None:
-        """The understanding server's process id and Unix socket (bot/nlu_server.py), while it runs."""
+        """The understanding server's process id and Unix socket (bot/cli/nlu_server.py), while it runs."""
         for entry in filter(str.isdigit, os.listdir("/proc")):
             try:
                 if os.getsid(int(entry)) != self.process.pid:  # started by this run command
@@ -108,7 +108,7 @@ class Assistant:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode().split("\0")
             except OSError:  # gone meanwhile
                 continue
-            if "bot.nlu_server" in argv:
+            if "bot.cli.nlu_server" in argv:
                 return int(entry), Path(argv[argv.index("--socket") + 1])
         return None
 

@@ -15,7 +15,7 @@ from typing import Iterator, Mapping
 import requests
 from sanic import Sanic
 
-from bot.channels.console import AgentConsoleChannel
+from bot.channels.console.channel import AgentConsoleChannel
 
 
 def main(port: int) -> None:

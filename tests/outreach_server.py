@@ -9,7 +9,7 @@ import sys
 
 from sanic import Sanic
 
-from bot.channels.outreach import OutreachChannel
+from bot.channels.outreach.channel import OutreachChannel
 
 
 def main(port: int, public_url: str) -> None:

@@ -1,6 +1,8 @@
 """A custom action that cannot run still gets the resident a safe answer, in time."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import asyncio
 import socket
 import time
@@ -38,8 +40,8 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import action_guard
-from bot.breaker import Breaker
+from bot.rasa_patches import action_guard
+from bot.services.breaker import Breaker
 from tests.conftest import ROOT
 from tests.stand_in import serving
 
@@ -50,9 +52,11 @@ def domain() -> Domain:
 
 
 @pytest.fixture(autouse=True)
-def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     action_guard.install()
     monkeypatch.setattr(action_guard, "_breaker", Breaker(action_guard.RETRY_AFTER_S))
+    yield
+    action_guard.uninstall()  # other tests get Rasa's RemoteAction as it is
 
 
 def closed_port() -> int:

@@ -27,9 +27,9 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from actions.caller_check import MAX_CALL_BYTES, required_token
-from bot.action_token import ENV_ACTION_TOKEN, HEADER, header_value
-from bot.handoff import TicketStore
-from bot.storage import ReportStore
+from bot.services.action_token import ENV_ACTION_TOKEN, HEADER, header_value
+from bot.services.handoff import TicketStore
+from bot.services.storage import ReportStore
 from tests.assistant import Assistant, free_port
 from tests.bad_inputs import DEFLATE_BOMB
 from tests.conftest import ROOT
@@ -286,8 +286,8 @@ async def test_the_rasa_server_shows_the_secret_on_every_call(monkeypatch: pytes
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.endpoints import EndpointConfig
 
-    from bot import action_guard
-    from bot.breaker import Breaker
+    from bot.rasa_patches import action_guard
+    from bot.services.breaker import Breaker
     from tests.stand_in import serving
 
     shown: list[str | None] = []
@@ -301,11 +301,14 @@ async def test_the_rasa_server_shows_the_secret_on_every_call(monkeypatch: pytes
     monkeypatch.setattr(action_guard, "_caller_headers", action_guard._caller_headers)  # restored afterwards
     action_guard.install()
     tracker = DialogueStateTracker.from_events("resident", [UserUttered("有人让我转到安全账户")])
-    async with serving("/webhook", webhook) as url:
-        endpoint = EndpointConfig(f"{url}/webhook")
-        for name in ("action_check_scam", "validate_report_form"):
-            await RemoteAction(name, endpoint).run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}),
-                                                   tracker, Domain.empty())
+    try:
+        async with serving("/webhook", webhook) as url:
+            endpoint = EndpointConfig(f"{url}/webhook")
+            for name in ("action_check_scam", "validate_report_form"):
+                await RemoteAction(name, endpoint).run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}),
+                                                       tracker, Domain.empty())
+    finally:
+        action_guard.uninstall()
     assert shown == [header_value(os.environ[ENV_ACTION_TOKEN])] * 2
 
 

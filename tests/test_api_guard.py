@@ -1,5 +1,5 @@
 """Rasa's HTTP API refuses bodies it cannot read with a 400 and a reason, and a request without
-the token or over the body cap before reading its body (bot/api_guard.py).
+the token or over the body cap before reading its body (bot/rasa_patches/api_guard.py).
 
 The app is Rasa's own create_app, guarded as the server guards it, without a model: a body that
 passes the guard reaches Rasa's handler, which answers 409 ("no agent loaded"). The real
@@ -16,8 +16,9 @@ import pytest
 import rasa.server
 from sanic import Sanic
 
-from bot import api_guard, json_body
-from bot.json_body import has_lone_surrogate
+from bot.rasa_patches import api_guard
+from bot.services import json_body
+from bot.services.json_body import has_lone_surrogate
 from tests.bad_inputs import MALFORMED_JSON
 from tests.serving import answer_to_head, serving
 

@@ -28,10 +28,10 @@ import requests
 import socketio
 from twilio.request_validator import RequestValidator
 
-from bot.action_token import HEADER, header_value
 from bot.channels.masking import MAX_MESSAGE_CHARS
 from bot.channels.notices import load_notices
-from bot.storage import ReportStore
+from bot.services.action_token import HEADER, header_value
+from bot.services.storage import ReportStore
 from tests.assistant import Assistant
 from tests.bad_inputs import DEFLATE_BOMB, MALFORMED_JSON, TEXTS, Text, cleaned, wrong_shapes
 
@@ -145,7 +145,7 @@ def test_rest_malformed_bodies_get_400_with_the_reason_and_store_nothing(assista
 
 
 class Widget:
-    """The web chat's socket.io conversation, as bot/web/ drives it."""
+    """The web chat's socket.io conversation, as bot/channels/web/assets/ drives it."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
@@ -353,7 +353,7 @@ def test_http_api_parse_answers_every_text_and_refuses_malformed_bodies(assistan
 
 def assert_rasa_refused(response: requests.Response) -> None:
     """Rasa's HTTP API answers a body it cannot read with a 400 in its error format and a
-    reason (bot/api_guard.py; Rasa alone answers some of these with a 500)."""
+    reason (bot/rasa_patches/api_guard.py; Rasa alone answers some of these with a 500)."""
     assert response.status_code == 400, response.text[:300]
     answer = response.json()
     assert answer["status"] == "failure" and answer["code"] == 400 and answer["message"], answer

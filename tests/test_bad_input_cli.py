@@ -15,8 +15,8 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli import main
-from bot.storage import ReportStore
+from bot.cli.main import main
+from bot.services.storage import ReportStore
 from tests.bad_inputs import INVALID_UTF8, MALFORMED_JSON, TEXTS, Text
 from tests.conftest import ROOT
 
@@ -26,7 +26,7 @@ TEXT_IDS = [case.id for case in TEXTS]
 @pytest.fixture
 def cli(monkeypatch, capsys, checker):
     """Runs ``fanzha …`` in this process with ``stdin`` bytes; returns (code, out, err)."""
-    monkeypatch.setattr("bot.cli._checker", lambda: checker)
+    monkeypatch.setattr("bot.cli.main._checker", lambda: checker)
 
     def run(*argv: str, stdin: bytes = b"") -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))

@@ -1,7 +1,7 @@
-"""The circuit breaker bot/action_guard.py and bot/nlu_offload.py share."""
+"""The circuit breaker bot/rasa_patches/action_guard.py and bot/rasa_patches/nlu_offload.py share."""
 from __future__ import annotations
 
-from bot.breaker import Breaker
+from bot.services.breaker import Breaker
 
 
 class Clock:

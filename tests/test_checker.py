@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bot.cli import run_jsonl
+from bot.cli.main import run_jsonl
 from knowledge.loader import KnowledgeError, load_knowledge
 from tests.conftest import ROOT
 

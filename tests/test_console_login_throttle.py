@@ -5,8 +5,8 @@ import uuid
 
 from sanic import Sanic
 
-from bot.channels.console import LOGIN_MARK, AgentConsoleChannel
-from bot.console_auth import LoginThrottle, Sessions
+from bot.channels.console.channel import LOGIN_MARK, AgentConsoleChannel
+from bot.services.console_auth import LoginThrottle, Sessions
 
 
 class Clock:

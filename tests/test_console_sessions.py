@@ -14,10 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sanic import Sanic
 
-from bot.channels.console import LOGIN_MARK, AgentConsoleChannel
-from bot.console_auth import COOKIE, Sessions
-from bot.handoff import TicketStore
-from bot.storage import ReportStore
+from bot.channels.console.channel import LOGIN_MARK, AgentConsoleChannel
+from bot.services.console_auth import COOKIE, Sessions
+from bot.services.handoff import TicketStore
+from bot.services.storage import ReportStore
 from tests.conftest import ROOT
 
 SECRET = b"console-secret-shared-by-every-replica-0123"

@@ -1,4 +1,4 @@
-"""The early warnings on the agent console (bot/channels/console_warnings.py): the console's own
+"""The early warnings on the agent console (bot/channels/console/early_warnings.py): the console's own
 blueprint on a real report database, agents logging in through its API, as tests/test_console_sessions.py."""
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sanic import Sanic
 
-from bot.channels.console import CONSOLE_DIR, LOGIN_MARK, AgentConsoleChannel
-from bot.console_auth import COOKIE, Sessions
-from bot.early_warnings.store import OUTCOMES, NewWarning, WarningError, WarningStore
-from bot.handoff import TicketStore
-from bot.storage import LOCAL_TZ, ReportStore
+from bot.channels.console.channel import CONSOLE_DIR, LOGIN_MARK, AgentConsoleChannel
+from bot.services.console_auth import COOKIE, Sessions
+from bot.services.early_warnings.store import OUTCOMES, NewWarning, WarningError, WarningStore
+from bot.services.handoff import TicketStore
+from bot.services.storage import LOCAL_TZ, ReportStore
 
 AGENTS = {"duty.wang": "wang-password-42", "duty.li": "li-password-4242"}
 PHONE = "13812345678"

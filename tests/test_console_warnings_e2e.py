@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.early_warnings.store import NewWarning, WarningStore
-from bot.handoff import TicketStore
-from bot.storage import ReportStore
+from bot.services.early_warnings.store import NewWarning, WarningStore
+from bot.services.handoff import TicketStore
+from bot.services.storage import ReportStore
 from tests.assistant import free_port
 from tests.browser import chromium
 from tests.conftest import ROOT

@@ -135,5 +135,5 @@ def test_the_health_check_passes_once_the_servers_answer(container):
     name, _ = container
     assert podman("healthcheck", "run", name, check=False).returncode == 0
     processes = podman("top", name, "user", "args").stdout
-    assert "bot.rasa_server" in processes and "rasa run actions" in processes
+    assert "bot.cli.rasa_server" in processes and "rasa run actions" in processes
     assert all(line.split()[0] == "fanzha" for line in processes.splitlines()[1:] if line.strip())

@@ -14,13 +14,13 @@ import rasa.server
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from bot import origins
-from bot.channels.console import AgentConsoleChannel
-from bot.channels.rest import RestChannel
-from bot.channels.socketio import SocketIOChannel
-from bot.channels.web import WebPagesChannel
-from bot.console_auth import Sessions
-from bot.origins import OriginsError, origin_allowed, widget_origins
+from bot.channels.console.channel import AgentConsoleChannel
+from bot.channels.web.pages import WebPagesChannel
+from bot.channels.web.rest import RestChannel
+from bot.channels.web.socketio import SocketIOChannel
+from bot.rasa_patches import origins
+from bot.rasa_patches.origins import OriginsError, origin_allowed, widget_origins
+from bot.services.console_auth import Sessions
 from tests.conftest import ROOT
 
 WIDGET = "https://widget.example.org"
@@ -119,7 +119,7 @@ class StandInAgent:
 
 
 def rasa_app(monkeypatch: pytest.MonkeyPatch, cors_argument: list[str] | None) -> Sanic:
-    """The Rasa server as `python -m bot.rasa_server run --enable-api [--cors …]` builds it."""
+    """The Rasa server as `python -m bot.cli.rasa_server run --enable-api [--cors …]` builds it."""
     monkeypatch.setattr(rasa.server, "configure_cors", rasa.server.configure_cors)  # Rasa's own again after the test
     origins.install()
     app = rasa.server.create_app(cors_origins=cors_argument, auth_token="api-token")

@@ -14,10 +14,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sanic import Sanic
 
 from actions import common, handoff as handoff_actions
-from bot.channels.console import AgentConsoleChannel
-from bot.console_auth import COOKIE, Sessions
-from bot.daily_limits import DailyCaps, DailyLimiter, DailyLimitError, number_key, refusals
-from bot.storage import ReportStore
+from bot.channels.console.channel import AgentConsoleChannel
+from bot.services.console_auth import COOKIE, Sessions
+from bot.services.daily_limits import DailyCaps, DailyLimiter, DailyLimitError, number_key, refusals
+from bot.services.storage import ReportStore
 from knowledge.handoff import handoff_texts
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts
 

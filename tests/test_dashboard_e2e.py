@@ -15,9 +15,9 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from bot.handoff import SUPERVISOR, TicketStore
-from bot.storage import ReportStore
-from bot.trends_report import CHART_IDS, RISING_ID
+from bot.services.handoff import SUPERVISOR, TicketStore
+from bot.services.storage import ReportStore
+from bot.services.trends_report import CHART_IDS, RISING_ID
 from tests.assistant import free_port
 from tests.browser import chromium
 from tests.conftest import ROOT

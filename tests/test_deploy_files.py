@@ -29,7 +29,7 @@ DOCKERFILE = instructions((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
 FINAL_STAGE = DOCKERFILE[max(i for i, (op, _) in enumerate(DOCKERFILE) if op == "FROM"):]
 COMPOSE: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, Any] = COMPOSE["services"]
-RASA_SERVICES = [name for name, service in SERVICES.items() if "bot.rasa_server" in service.get("command", [])]
+RASA_SERVICES = [name for name, service in SERVICES.items() if "bot.cli.rasa_server" in service.get("command", [])]
 
 
 def test_the_base_is_pinned_by_digest():

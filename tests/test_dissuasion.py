@@ -1,4 +1,4 @@
-"""What the warning calls say (knowledge/dissuasion.yml, bot/early_warnings/call_texts.yml):
+"""What the warning calls say (knowledge/dissuasion.yml, bot/services/early_warnings/call_texts.yml):
 short enough to be heard, every scam type covered, and a malformed file named precisely."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from bot.early_warnings.call_texts import TEXTS_FILE, WarningTextsError, load_warning_texts
+from bot.services.early_warnings.call_texts import TEXTS_FILE, WarningTextsError, load_warning_texts
 from knowledge.dissuasion import DISSUASION_FILE, DissuasionError, load_dissuasion
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.cli import main
-from bot.handoff import TicketStore
-from bot.report_queue import ENV_QUEUE, ReportQueue
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore, load_key
-from bot.tracker_store import WALSQLTrackerStore
+from bot.cli.main import main
+from bot.services.handoff import TicketStore
+from bot.services.report_queue import ENV_QUEUE, ReportQueue
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore, load_key
+from bot.stores.tracker_store import WALSQLTrackerStore
 from tests.conftest import ROOT
 from tests.shared_stores import Redis
 
@@ -28,7 +28,7 @@ RESIDENT, NEIGHBOUR = "resident-7f3a", "neighbour-91c2"
 # (Rasa stores the events as ASCII JSON: the Chinese around it is escaped).
 MARK = {RESIDENT: "WANG-MOUMOU", NEIGHBOUR: "LI-SISI"}
 SAID = {sender: f"收款户名 {name} 尾号 4417" for sender, name in MARK.items()}
-ENDPOINTS = 'tracker_store:\n  type: bot.tracker_store.WALSQLTrackerStore\n  dialect: "sqlite"\n  db: "var/db/tracker.db"\n'
+ENDPOINTS = 'tracker_store:\n  type: bot.stores.tracker_store.WALSQLTrackerStore\n  dialect: "sqlite"\n  db: "var/db/tracker.db"\n'
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-from bot.faq_domain import VOICE_CHANNEL, faq_domain
+from bot.cli.faq_domain import VOICE_CHANNEL, faq_domain
 
 
 def test_every_faq_answer_becomes_a_retrieval_response_with_a_voice_variant(knowledge):

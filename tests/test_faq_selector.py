@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from rasa.core.agent import Agent
 
-from bot import faq_selector
+from bot.rasa_patches import faq_selector
 from tests.agents import serving_agent
-from tests.test_rasa_server import holdout_texts
+from tests.test_rasa_patches import holdout_texts
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from bot import action_guard
+from bot.rasa_patches import action_guard
 from tests.assistant import Assistant
 
 SCAM = "有人说我涉嫌洗钱，让我把钱转到安全账户配合调查"

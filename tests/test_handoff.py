@@ -21,9 +21,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import common, handoff as handoff_actions
 from actions.fallback import ActionDefaultFallback
 from actions.report import ActionMoneyMovingNow
-from bot.channels.console_desk import Desk, DeskError, transcript
-from bot.console_auth import Sessions
-from bot.handoff import (
+from bot.channels.console.desk import Desk, DeskError, transcript
+from bot.services.console_auth import Sessions
+from bot.services.handoff import (
     CLAIMED,
     CLOSED,
     RETURNED,
@@ -36,7 +36,7 @@ from bot.handoff import (
     check_password,
     hash_password,
 )
-from bot.storage import ReportStore
+from bot.services.storage import ReportStore
 from knowledge.handoff import handoff_texts
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts
 from tests.actions_helpers import slot_events, texts, tracker_for
@@ -301,10 +301,10 @@ async def test_web_chat_and_wechat_handoffs_still_open_tickets(store) -> None:
 
 def test_tickets_come_only_from_channels_an_agents_reply_reaches(monkeypatch):
     """DESK_CHANNELS names the channels whose output channel the console's Desk sends through."""
-    from bot.channels.rest import RestChannel
-    from bot.channels.socketio import SocketIOChannel
-    from bot.channels.wechat import WeChatChannel
-    from bot.handoff import DESK_CHANNELS
+    from bot.channels.web.rest import RestChannel
+    from bot.channels.web.socketio import SocketIOChannel
+    from bot.channels.wechat.channel import WeChatChannel
+    from bot.services.handoff import DESK_CHANNELS
     from tests import test_wechat_channel as wechat
 
     for variable in wechat.ENVIRONMENT.values():
@@ -457,7 +457,7 @@ async def test_nobody_claiming_resumes_with_110_96110_and_the_call_back_offer(de
 
 
 def test_a_phone_call_back_is_stored_encrypted(tmp_path):
-    from bot.channels.voice_callbacks import CallbackRequest, StoredCallbackQueue
+    from bot.channels.voice.callbacks import CallbackRequest, StoredCallbackQueue
 
     url = f"sqlite:///{tmp_path / 'voice.db'}"
     env = {"FANZHA_REPORT_KEY": Fernet.generate_key().decode()}
@@ -472,7 +472,7 @@ def test_a_phone_call_back_is_stored_encrypted(tmp_path):
 
 
 async def test_a_call_back_that_cannot_be_stored_is_not_promised():
-    from bot.storage import StorageError
+    from bot.services.storage import StorageError
     from tests.test_voice_channel import CALLER, DUTY, TEXTS as VOICE_TEXTS, Line, handoff_bot, said, spoken
 
     class Broken:

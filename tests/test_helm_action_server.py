@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from bot.action_token import ENV_ACTION_TOKEN
+from bot.services.action_token import ENV_ACTION_TOKEN
 from tests.conftest import ROOT
 
 HELM = ROOT / "deploy" / "helm"

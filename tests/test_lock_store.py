@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.lock_store import AtomicRedisLockStore
+from bot.stores.lock_store import AtomicRedisLockStore
 from tests.shared_stores import Redis
 
 
@@ -21,7 +21,7 @@ def redis() -> Iterator[Redis]:
 
 def store(redis: Redis) -> AtomicRedisLockStore:
     """One per replica: each has its own connection, as each Rasa server does."""
-    config = EndpointConfig(url="127.0.0.1", type="bot.lock_store.AtomicRedisLockStore",
+    config = EndpointConfig(url="127.0.0.1", type="bot.stores.lock_store.AtomicRedisLockStore",
                             port=redis.port, password=redis.password, db=1)
     return AtomicRedisLockStore(config)
 

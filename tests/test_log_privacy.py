@@ -15,7 +15,7 @@ import requests
 from twilio.http import HttpClient
 from twilio.http.response import Response as TwilioResponse
 
-from bot.sms import SmsError, TwilioSettings, normalize_phone, send_summary_sms
+from bot.services.sms import SmsError, TwilioSettings, normalize_phone, send_summary_sms
 from tests.assistant import Assistant
 from tests.fake_twilio import FROM, SID, TOKEN
 

@@ -27,13 +27,13 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 
-from bot import nlu_offload
+from bot.rasa_patches import nlu_offload
 from tests.assistant import Assistant, free_port
 from tests.conftest import ROOT
 from tests.http_stub import StubServer
 from tests.stand_in import serving
 from tests.test_faults import listening_pid, texts
-from tests.test_rasa_server import holdout_texts
+from tests.test_rasa_patches import holdout_texts
 
 GREETING = "你好"
 SCAMMED = "我被骗了，钱刚转到对方说的安全账户"  # report_scammed; the attack in issue 17 made it goodbye
@@ -276,7 +276,7 @@ async def test_a_folder_above_that_others_can_change_is_refused(plain_serving_ag
 
 def test_the_understanding_server_will_not_serve_in_a_folder_others_can_open(folder: Path) -> None:
     folder.chmod(0o755)
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bot.nlu_server", "--model", "models/none",
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bot.cli.nlu_server", "--model", "models/none",
                            "--socket", str(folder / "nlu.sock")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2  # scripts/run.sh does not restart it: a restart would not help
     assert f"{folder} is open to other users (mode 755, not 700)" in done.stderr
@@ -370,7 +370,7 @@ def test_the_socket_folder_is_this_users_alone(assistant: Assistant) -> None:
 
 def summary(found: dict[str, Any]) -> tuple[Any, ...]:
     """What the dialogue uses of an understanding: the FAQ answer only for FAQ questions (the
-    servers choose no other, bot/faq_selector.py); confidences to 3 places, since the test process
+    servers choose no other, bot/rasa_patches/faq_selector.py); confidences to 3 places, since the test process
     runs TensorFlow with its default settings and the servers without oneDNN."""
     faq = found.get("response_selector", {}).get("faq", {}).get("response", {})
     intent = found["intent"]["name"]

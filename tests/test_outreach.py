@@ -204,7 +204,7 @@ def test_the_view_of_an_ordinary_message_says_nothing_was_found(outreach, knowle
 # --- the channel ---------------------------------------------------------------------------------
 
 def _app(checker, **settings) -> Sanic:
-    from bot.channels.outreach import OutreachChannel
+    from bot.channels.outreach.channel import OutreachChannel
 
     channel = OutreachChannel(checker=checker, **settings)
     app = Sanic(f"outreach_{uuid.uuid4().hex}")
@@ -321,11 +321,11 @@ async def test_rasa_mounts_the_channel_from_credentials_yml(monkeypatch, tmp_pat
     from rasa.core.channels.channel import register
     from rasa.core.run import create_http_input_channels
 
-    from bot.channels.outreach import OutreachChannel
+    from bot.channels.outreach.channel import OutreachChannel
     from tests.conftest import ROOT
 
     monkeypatch.delenv("FANZHA_PUBLIC_URL", raising=False)
-    name = "bot.channels.outreach.OutreachChannel"
+    name = "bot.channels.outreach.channel.OutreachChannel"
     entry = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))[name]
     only_ours = tmp_path / "credentials.yml"
     only_ours.write_text(yaml.safe_dump({name: entry}), encoding="utf-8")
@@ -339,7 +339,7 @@ async def test_rasa_mounts_the_channel_from_credentials_yml(monkeypatch, tmp_pat
 
 
 def test_the_qr_address_comes_from_credentials_then_the_environment(monkeypatch, checker):
-    from bot.channels.outreach import OutreachChannel
+    from bot.channels.outreach.channel import OutreachChannel
 
     monkeypatch.setenv("FANZHA_PUBLIC_URL", "https://fanzha.example.org")
     assert OutreachChannel.from_credentials({"public_url": "http://10.0.0.5:5005"}).public_url == "http://10.0.0.5:5005"
@@ -353,7 +353,7 @@ def test_the_qr_address_comes_from_credentials_then_the_environment(monkeypatch,
 # --- fanzha demo ---------------------------------------------------------------------------------
 
 def test_fanzha_demo_lists_every_scenario(capsys, outreach):
-    from bot.cli import main
+    from bot.cli.main import main
 
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -362,7 +362,7 @@ def test_fanzha_demo_lists_every_scenario(capsys, outreach):
 
 
 def test_fanzha_demo_auto_plays_every_step_with_the_checkers_answers(capsys, outreach, checker):
-    from bot.cli import main
+    from bot.cli.main import main
 
     assert main(["demo", "2", "--auto"]) == 0
     out = capsys.readouterr().out
@@ -381,7 +381,7 @@ def test_fanzha_demo_auto_plays_every_step_with_the_checkers_answers(capsys, out
 
 
 def test_fanzha_demo_waits_for_enter_and_stops_on_q(monkeypatch, capsys, outreach):
-    from bot.cli import main
+    from bot.cli.main import main
 
     answers = iter(["", "", "q"])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
@@ -392,14 +392,14 @@ def test_fanzha_demo_waits_for_enter_and_stops_on_q(monkeypatch, capsys, outreac
 
 
 def test_fanzha_demo_rejects_an_unknown_scenario(capsys):
-    from bot.cli import main
+    from bot.cli.main import main
 
     assert main(["demo", "no_such_scenario"]) == 2
     assert "no scenario 'no_such_scenario'" in capsys.readouterr().err
 
 
 def test_terminal_marks_the_spans_when_coloured():
-    from bot.outreach_cli import MARK_OFF, MARK_ON, marked
+    from bot.cli.outreach import MARK_OFF, MARK_ON, marked
 
     assert marked("把钱转到安全账户", 10, [[2, 5], [14, 18]], colour=True) == f"把钱转到{MARK_ON}安全账户{MARK_OFF}"
     assert marked("把钱转到安全账户", 10, [[14, 18]], colour=False) == "把钱转到安全账户"

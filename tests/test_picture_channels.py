@@ -33,10 +33,10 @@ from bot.channels import client_address, pictures
 from bot.channels.notices import load_notices
 from bot.channels.pictures import CHECK_INTENT, READ
 from bot.channels.request_checks import MAX_METADATA_CHARS, MAX_PICTURE_POST_BYTES, MAX_REST_BODY_BYTES
-from bot.channels.rest import RestChannel
 from bot.channels.session_tokens import session_tokens
-from bot.channels.socketio import SESSION_HEADER, SESSION_TOKEN_HEADER, SocketIOChannel
-from bot.pictures import MAX_PICTURE_BYTES, REASONS, PictureError, Reading
+from bot.channels.web.rest import RestChannel
+from bot.channels.web.socketio import SESSION_HEADER, SESSION_TOKEN_HEADER, SocketIOChannel
+from bot.services.pictures import MAX_PICTURE_BYTES, REASONS, PictureError, Reading
 from tests.assistant import Assistant
 from tests.conftest import ROOT
 from tests.serving import answer_to_head, serving
@@ -71,7 +71,7 @@ class Rasa:
 
 @dataclass
 class Reader:
-    """Stands in for bot.pictures.read_picture: gives READ_WORDS, or raises ``error``."""
+    """Stands in for bot.services.pictures.read_picture: gives READ_WORDS, or raises ``error``."""
 
     error: Exception | None = None
     given: list[bytes] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Reading screenshots (bot/pictures): real OCR in the real worker process on phone screenshots
+"""Reading screenshots (bot/services/pictures): real OCR in the real worker process on phone screenshots
 that Chromium renders (tests/screenshots.py), and every kind of bad picture."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from bot.pictures import MAX_PICTURE_BYTES, OcrProcess, PictureError, read_picture
-from bot.pictures.layout import Piece, message_lines
+from bot.services.pictures import MAX_PICTURE_BYTES, OcrProcess, PictureError, read_picture
+from bot.services.pictures.layout import Piece, message_lines
 from tests.screenshots import character_accuracy, closest_stretch_distance, comparable, screenshots
 
 QUICK = 1.0  # seconds: a refusal that needs no OCR comes back at once

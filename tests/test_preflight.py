@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.preflight import PreflightError, check_credentials, check_model, check_tracker_store, problems
+from bot.cli.preflight import PreflightError, check_credentials, check_model, check_tracker_store, problems
 from tests.assistant import free_port
 from tests.conftest import ROOT
 
@@ -33,7 +33,7 @@ def closed_port() -> int:
 def test_the_projects_own_settings_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FANZHA_DATABASE_URL", f"sqlite:///{tmp_path / 'fanzha.db'}")
     monkeypatch.setenv("FANZHA_REPORT_KEY", Fernet.generate_key().decode())
-    sqlite = endpoints(tmp_path, f"  type: bot.tracker_store.WALSQLTrackerStore\n  dialect: sqlite\n  db: {tmp_path / 't.db'}\n")
+    sqlite = endpoints(tmp_path, f"  type: bot.stores.tracker_store.WALSQLTrackerStore\n  dialect: sqlite\n  db: {tmp_path / 't.db'}\n")
     assert problems(MODEL, sqlite, ROOT / "credentials.yml") == []
 
 
@@ -49,13 +49,13 @@ def test_a_database_that_does_not_answer_is_named_without_its_password(tmp_path:
 
 def test_a_misspelt_store_type_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PreflightError, match="cannot be loaded"):
-        check_tracker_store(endpoints(tmp_path, "  type: bot.tracker_store.NoSuchStore\n"))
+        check_tracker_store(endpoints(tmp_path, "  type: bot.stores.tracker_store.NoSuchStore\n"))
 
 
 @pytest.mark.parametrize(
     "content, expected",
     [
-        ("bot.channels.rest.RestChannel:\n  - [unclosed\n", "not valid YAML"),
+        ("bot.channels.web.rest.RestChannel:\n  - [unclosed\n", "not valid YAML"),
         ("- rest\n- socketio\n", "must map channel names"),
         ("bot.channels.nothing_here.Channel:\n", "no module bot.channels.nothing_here"),
         ("rest: just-a-string\n", "mapping or empty"),

@@ -14,10 +14,10 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.cli import main
-from bot.early_warnings.store import NewWarning, WarningStore
-from bot.handoff import TicketStore
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
+from bot.cli.main import main
+from bot.services.early_warnings.store import NewWarning, WarningStore
+from bot.services.handoff import TicketStore
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
 from tests.conftest import ROOT
 
 DAY = 24 * 3600

@@ -18,14 +18,14 @@ import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot import proxy
 from bot.channels import client_address
 from bot.channels.masking import MAX_MESSAGE_CHARS
 from bot.channels.notices import load_notices
 from bot.channels.rate_limit import RateLimit, RateLimitError, SlidingWindowLimiter, limits_from_env
-from bot.channels.rest import RestChannel
-from bot.channels.socketio import SocketIOChannel
-from bot.channels.speech import speakable
+from bot.channels.voice.speech import speakable
+from bot.channels.web.rest import RestChannel
+from bot.channels.web.socketio import SocketIOChannel
+from bot.rasa_patches import proxy
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts
 from tests import test_voice_channel as voice, test_wechat_channel as wechat
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser, cmd_check, main
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
+from bot.cli.main import build_parser, cmd_check, main
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
 from tests.conftest import ROOT
 
 ACCOUNT = "6222021234567890123"
@@ -144,8 +144,8 @@ def test_delete_also_erases_every_copy_of_the_answers_but_not_the_conversations_
 
     from rasa.shared.core.domain import Domain
 
-    from bot.handoff import TicketStore
-    from bot.tracker_store import WALSQLTrackerStore
+    from bot.services.handoff import TicketStore
+    from bot.stores.tracker_store import WALSQLTrackerStore
     from tests.test_erase import ENDPOINTS, MARK, NEIGHBOUR, RESIDENT, SAID, conversation
 
     (workdir / "var" / "db").mkdir(parents=True)

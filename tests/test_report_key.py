@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli import main
-from bot.report_queue import ENV_QUEUE
-from bot.runtime_state import move_old_state
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportKeyError, ReportStore, load_key
+from bot.cli.main import main
+from bot.services.report_queue import ENV_QUEUE
+from bot.services.runtime_state import move_old_state
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportKeyError, ReportStore, load_key
 
 # Where docs/privacy.md says they are, relative to the project folder.
 DEFAULT_KEY_FILE = Path("var/keys/report.key")
@@ -61,7 +61,7 @@ def test_different_keys_in_the_two_old_places_stop_the_start(workdir, capsys):
 def test_an_old_key_is_moved_and_still_opens_the_reports(workdir, old_key_file, caplog, capsys):
     reference = old_installation(old_key_file)
     old_key = old_key_file.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="bot.runtime_state"):
+    with caplog.at_level(logging.WARNING, logger="bot.services.runtime_state"):
         assert main(["report", "show", reference]) == 0  # a command that never creates a key
     assert "王小明" in capsys.readouterr().out
     assert not old_key_file.exists()

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.storage import ReportStore
+from bot.services.storage import ReportStore
 from tests.assistant import Assistant
 from tests.conftest import ROOT
 
@@ -40,7 +40,7 @@ def run_folder(tmp_path_factory):
 
 def _show(reference: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "report", "show", reference],
+        [sys.executable, "-m", "bot.cli.main", "report", "show", reference],
         cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
     )
 

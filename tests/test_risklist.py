@@ -14,9 +14,9 @@ from typing import Iterator
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli import main
-from bot.risklist import HASH_PREFIX, RiskHit, RiskList
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, LOCAL_TZ, MIGRATIONS, ReportStore, migrate
+from bot.cli.main import main
+from bot.services.risklist import HASH_PREFIX, RiskHit, RiskList
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, LOCAL_TZ, MIGRATIONS, ReportStore, migrate
 from knowledge.loader import default_knowledge
 from knowledge.risk_values import ValueProblem, normalise
 from tests.shared_stores import Postgres
@@ -374,7 +374,7 @@ def test_import_lookup_reimport_and_export_on_postgresql(postgres_url, tmp_path)
         assert [hit.source for hit in risk_list.lookup("link", "https://a.evil-download.top/x")] == ["银行协查"]
         newer = write(tmp_path / "newer.csv", "phone,13700000000,medium,市反诈中心,2025-04-01,",
                       "phone,+86 137 0000 0000,low,市反诈中心,2025-04-02,")
-        from bot.risklist import ImportRejected
+        from bot.services.risklist import ImportRejected
 
         with pytest.raises(ImportRejected) as rejected:
             risk_list.import_file(newer, ())

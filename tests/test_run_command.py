@@ -82,7 +82,7 @@ def test_the_api_token_is_on_no_command_line(assistant):
                     readable.append(cmdline.read())
             except OSError:  # gone meanwhile
                 pass
-    assert any(b"bot.rasa_server" in c for c in readable)
+    assert any(b"bot.cli.rasa_server" in c for c in readable)
     assert not [c for c in readable if assistant.token.encode() in c]
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot import runtime_state
-from bot.cli import main
-from bot.console_auth import ENV_SECRET, load_secret
-from bot.report_queue import ENV_QUEUE, ReportQueue
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
+from bot.cli.main import main
+from bot.services import runtime_state
+from bot.services.console_auth import ENV_SECRET, load_secret
+from bot.services.report_queue import ENV_QUEUE, ReportQueue
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
 from tests.conftest import ROOT
 
 ENDPOINTS = 'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{}"\n'

@@ -162,7 +162,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for name in ("A", "B"):
             port = free_port()
             cluster.start(f"replica {name}", [
-                PYTHON, "-m", "bot.rasa_server", "run", "-m", str(MODEL), "-i", "127.0.0.1", "-p", str(port), "--enable-api",
+                PYTHON, "-m", "bot.cli.rasa_server", "run", "-m", str(MODEL), "-i", "127.0.0.1", "-p", str(port), "--enable-api",
                 "--auth-token", cluster.token, "--credentials", "credentials.yml",
                 "--endpoints", str(ENDPOINTS), "--quiet",
             ], env, tmp / f"rasa_{name}.log")
@@ -253,7 +253,7 @@ def test_custom_action_ran_through_the_action_server(cluster: Cluster) -> None:
 
 
 class Resident:
-    """The web chat's socket.io conversation with one replica, as bot/web/static/chat.js drives it."""
+    """The web chat's socket.io conversation with one replica, as bot/channels/web/assets/static/chat.js drives it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -304,7 +304,7 @@ class Resident:
 
 
 class Console:
-    """The agent console's HTTP API on one replica, as bot/web/console/ calls it."""
+    """The agent console's HTTP API on one replica, as bot/channels/console/assets/ calls it."""
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from bot.sms import (
+from bot.services.sms import (
     ENV_ACCOUNT_SID,
     ENV_API_BASE,
     ENV_AUTH_TOKEN,

@@ -16,7 +16,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
 from bot.channels.session_tokens import SessionTokens, session_tokens
-from bot.channels.socketio import SHARED_ROOMS_URL, SocketIOChannel, shared_rooms_manager
+from bot.channels.web.socketio import SHARED_ROOMS_URL, SocketIOChannel, shared_rooms_manager
 from tests.serving import serving
 
 SECRET = "s3cret-pw"
@@ -113,7 +113,7 @@ class Replier:
 
 
 class Page:
-    """A socket.io client doing what bot/web/static/chat.js does."""
+    """A socket.io client doing what bot/channels/web/assets/static/chat.js does."""
 
     def __init__(self) -> None:
         self.client = socketio.AsyncClient(reconnection=False)

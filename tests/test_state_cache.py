@@ -10,7 +10,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUtteranceReverted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import state_cache
+from bot.rasa_patches import state_cache
 from tests.conftest import ROOT
 from tests.test_ted_shortcut import decision_points, pick, played, story_trackers
 

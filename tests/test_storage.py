@@ -12,7 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect, select, text
 
-from bot.storage import (
+from bot.services.storage import (
     ABANDONED,
     ENV_REPORT_KEY,
     FINISHED,

@@ -15,11 +15,11 @@ from rasa.shared.core.generator import TrainingDataGenerator
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import TrainingDataImporter
 
-from bot import ted_shortcut
-from bot.graph_runner import SequentialGraphRunner
+from bot.rasa_patches import ted_shortcut
+from bot.rasa_patches.graph_runner import SequentialGraphRunner
 from tests.agents import serving_agent
 from tests.conftest import ROOT
-from tests.test_rasa_server import holdout_texts
+from tests.test_rasa_patches import holdout_texts
 
 
 def story_trackers(domain: Domain, path: Path, conversation_tests: bool) -> list[DialogueStateTracker]:
@@ -94,7 +94,7 @@ def test_off_script_conversations_get_the_same_next_actions_with_the_shortcut(
 
 
 async def test_messages_are_understood_the_same_by_the_serving_graph_runner(agents: tuple[Agent, Agent]) -> None:
-    plain, shortcut = agents  # the shortcut's graph runs in a fixed order without dask (bot/graph_runner.py)
+    plain, shortcut = agents  # the shortcut's graph runs in a fixed order without dask (bot/rasa_patches/graph_runner.py)
     assert isinstance(shortcut.processor.graph_runner, SequentialGraphRunner)
     texts = holdout_texts(every=3)
     assert [await shortcut.parse_message(text) for text in texts] == [await plain.parse_message(text) for text in texts]

@@ -11,7 +11,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_store import WALSQLTrackerStore
+from bot.stores.tracker_store import WALSQLTrackerStore
 from tests.conftest import ROOT
 
 START = 1_700_000_000.0

@@ -1,4 +1,4 @@
-"""The trends dashboard's daily counts (bot/trends.py, bot/trends_report.py).
+"""The trends dashboard's daily counts (bot/services/trends.py, bot/services/trends_report.py).
 
 A generated month of activity, driven through the real counting places (ReportStore.save_report,
 request_callback, count_check, TicketStore open/claim/close/expire), adds up to a direct count
@@ -16,10 +16,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from bot import trends
-from bot.handoff import SUPERVISOR, HandoffError, TicketStore
-from bot.storage import LOCAL_TZ, ReportStore, reports_table, trend_counts_table
-from bot.trends_report import chart_csv, dashboard
+from bot.services import trends
+from bot.services.handoff import SUPERVISOR, HandoffError, TicketStore
+from bot.services.storage import LOCAL_TZ, ReportStore, reports_table, trend_counts_table
+from bot.services.trends_report import chart_csv, dashboard
 
 TYPES = ("shuadan", "impersonate_police", "investment", "romance", None)
 RISKS = ("high", "medium", "low", "none")

@@ -20,14 +20,14 @@ from twilio.request_validator import RequestValidator
 
 from actions.common import VOICE_CHANNELS
 from bot.channels.masking import clean_text
-from bot.channels.speech import read_digits, speakable
-from bot.channels.voice import AUTH_TOKEN_ENV, VoiceChannel
-from bot.channels.voice_callbacks import InMemoryCallbackQueue
-from bot.channels.voice_calls import InMemoryCallStore
-from bot.channels.voice_sms import TwilioSms
-from bot.channels.voice_texts import TEXTS_FILE, VoiceTextsError, load_voice_texts
-from bot.channels.voice_twiml import VoiceSettings
-from bot.sms import TwilioSettings
+from bot.channels.voice.callbacks import InMemoryCallbackQueue
+from bot.channels.voice.calls import InMemoryCallStore
+from bot.channels.voice.channel import AUTH_TOKEN_ENV, VoiceChannel
+from bot.channels.voice.sms import TwilioSms
+from bot.channels.voice.speech import read_digits, speakable
+from bot.channels.voice.texts import TEXTS_FILE, VoiceTextsError, load_voice_texts
+from bot.channels.voice.twiml import VoiceSettings
+from bot.services.sms import TwilioSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "twilio-test-token"
@@ -350,7 +350,7 @@ async def test_without_public_url_the_request_url_is_signed():
 
 async def test_without_the_auth_token_the_webhook_answers_503(twilio_env):
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
-    channel = VoiceChannel.from_credentials(credentials["bot.channels.voice.VoiceChannel"])  # starts
+    channel = VoiceChannel.from_credentials(credentials["bot.channels.voice.channel.VoiceChannel"])  # starts
     bot = Bot()
     app = Sanic(f"voice_{uuid.uuid4().hex}")
     app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/voice")

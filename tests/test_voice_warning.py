@@ -15,13 +15,13 @@ from rasa.shared.exceptions import InvalidConfigException
 from sanic import Sanic
 from twilio.request_validator import RequestValidator
 
-from bot.channels.speech import read_digits, speakable
-from bot.channels.voice import VoiceChannel
-from bot.channels.voice_twiml import VoiceSettings
-from bot.channels.voice_warning import DUTY_NUMBER_ENV, WarningCallFlow
-from bot.early_warnings.call_texts import default_warning_texts
-from bot.early_warnings.store import NewWarning, WarningStore
-from bot.storage import ReportStore, StorageError
+from bot.channels.voice.channel import VoiceChannel
+from bot.channels.voice.speech import read_digits, speakable
+from bot.channels.voice.twiml import VoiceSettings
+from bot.channels.voice.warning_calls import DUTY_NUMBER_ENV, WarningCallFlow
+from bot.services.early_warnings.call_texts import default_warning_texts
+from bot.services.early_warnings.store import NewWarning, WarningStore
+from bot.services.storage import ReportStore, StorageError
 from knowledge.dissuasion import MAX_OPENING_CHARS, MONEY_MOVING, PAID, spoken_length
 
 TOKEN = "twilio-warning-test-token"

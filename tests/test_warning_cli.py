@@ -1,4 +1,4 @@
-"""Checking warnings line by line (bot/early_warnings/warning_csv.py) and ``fanzha warnings
+"""Checking warnings line by line (bot/services/early_warnings/warning_csv.py) and ``fanzha warnings
 import|list|show|outcome|export`` against a real database."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli import main
-from bot.early_warnings.store import WarningError, WarningStore
-from bot.early_warnings.warning_csv import EXPORT_FIELDS, FileProblem, parse_warning, read_warnings, scam_type_names
-from bot.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, LOCAL_TZ, ReportStore
+from bot.cli.main import main
+from bot.services.early_warnings.store import WarningError, WarningStore
+from bot.services.early_warnings.warning_csv import EXPORT_FIELDS, FileProblem, parse_warning, read_warnings, scam_type_names
+from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, LOCAL_TZ, ReportStore
 
 HEADER = "phone,level,scam_type,note,source,time"
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc)  # 10:00 in Beijing

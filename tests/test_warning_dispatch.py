@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.early_warnings.calls import TwilioCall, TwilioFault, TwilioTelephony
-from bot.early_warnings.dispatch import (
+from bot.services.early_warnings.calls import TwilioCall, TwilioFault, TwilioTelephony
+from bot.services.early_warnings.dispatch import (
     ENV_DAILY_CAP,
     ENV_DUTY_NUMBER,
     ENV_PUBLIC_URL,
@@ -31,9 +31,9 @@ from bot.early_warnings.dispatch import (
     calling_configured,
     settings_from_env,
 )
-from bot.early_warnings.store import NewWarning, WarningStore
-from bot.sms import TwilioSettings
-from bot.storage import LOCAL_TZ, ReportStore
+from bot.services.early_warnings.store import NewWarning, WarningStore
+from bot.services.sms import TwilioSettings
+from bot.services.storage import LOCAL_TZ, ReportStore
 from tests.conftest import ROOT
 from tests.fake_twilio import FROM, SID, TOKEN, FakeTwilio
 
@@ -101,7 +101,7 @@ class FakePhone:
 
 @pytest.fixture(scope="module")
 def sms_text() -> str:
-    from bot.early_warnings.call_texts import default_warning_texts
+    from bot.services.early_warnings.call_texts import default_warning_texts
 
     return default_warning_texts().sms
 
@@ -145,7 +145,7 @@ def query(url: str) -> dict[str, str]:
 
 def test_settings_have_the_documented_defaults_and_the_duty_number_falls_back_to_credentials(tmp_path):
     credentials = tmp_path / "credentials.yml"
-    credentials.write_text('bot.channels.voice.VoiceChannel:\n  duty_number: "+86 571 1234 5678"\n', encoding="utf-8")
+    credentials.write_text('bot.channels.voice.channel.VoiceChannel:\n  duty_number: "+86 571 1234 5678"\n', encoding="utf-8")
     got = settings_from_env({**TWILIO_ENV, ENV_PUBLIC_URL: PUBLIC + "/"}, credentials)
     assert got.public_url == PUBLIC and got.retry_minutes == (2, 5, 15) and got.max_calls == 4
     assert got.quiet_hours == QuietHours(time(21, 30), time(8, 0)) and got.daily_cap == 4
@@ -475,7 +475,7 @@ def many_warnings(tmp_path: Path, count: int) -> tuple[WarningStore, list[str]]:
 
 
 def dispatch_process(env: dict[str, str], worker: str, log: Path, *options: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "warnings", "dispatch", "--worker", worker, *options],
+    return subprocess.Popen([sys.executable, "-m", "bot.cli.main", "warnings", "dispatch", "--worker", worker, *options],
                             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 

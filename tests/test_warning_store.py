@@ -1,4 +1,4 @@
-"""The early warning store (bot/early_warnings/store.py) against a real SQLite file: merging,
+"""The early warning store (bot/services/early_warnings/store.py) against a real SQLite file: merging,
 encryption at rest, the dispatcher's compare-and-set leases across two processes' stores and
 threads, attempts and Twilio status callbacks, Beijing days, outcomes, and migration 7."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect
 
-from bot.early_warnings.store import (
+from bot.services.early_warnings.store import (
     OUTCOMES,
     NewWarning,
     UnknownWarning,
@@ -23,7 +23,7 @@ from bot.early_warnings.store import (
     masked_phone,
     merge_window_from_env,
 )
-from bot.storage import MIGRATIONS, ReportStore, StorageError, migrate, schema_version_of
+from bot.services.storage import MIGRATIONS, ReportStore, StorageError, migrate, schema_version_of
 from tests.shared_stores import Postgres
 
 PHONE = "+8613812345678"

@@ -13,14 +13,14 @@ from defusedxml import ElementTree
 from sanic import Sanic
 from twilio.request_validator import RequestValidator
 
-from bot.channels.speech import read_digits
-from bot.channels.voice import VoiceChannel
-from bot.cli import main as fanzha
-from bot.early_warnings.call_texts import default_warning_texts
-from bot.early_warnings.calls import TwilioTelephony
-from bot.early_warnings.cli import open_warning_store
-from bot.early_warnings.dispatch import Dispatcher, settings_from_env
-from bot.storage import ReportStore
+from bot.channels.voice.channel import VoiceChannel
+from bot.channels.voice.speech import read_digits
+from bot.cli.early_warnings import open_warning_store
+from bot.cli.main import main as fanzha
+from bot.services.early_warnings.call_texts import default_warning_texts
+from bot.services.early_warnings.calls import TwilioTelephony
+from bot.services.early_warnings.dispatch import Dispatcher, settings_from_env
+from bot.services.storage import ReportStore
 from knowledge.dissuasion import MONEY_MOVING
 from tests.fake_twilio import FROM, SID, TOKEN, FakeTwilio
 

@@ -25,7 +25,7 @@ import yaml
 from playwright.sync_api import Frame, Page
 
 from bot.channels.notices import load_notices
-from bot.pictures import MAX_PICTURE_BYTES
+from bot.services.pictures import MAX_PICTURE_BYTES
 from tests.assistant import Assistant
 from tests.browser import chromium
 from tests.conftest import ROOT

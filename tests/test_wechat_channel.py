@@ -31,15 +31,16 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 from sanic_testing.testing import SanicASGITestClient
 
-from bot.channels import pictures, wechat as wechat_module
+from bot.channels import pictures
 from bot.channels.notices import load_notices
 from bot.channels.pictures import CHECK_INTENT
-from bot.channels.wechat import WeChatChannel
-from bot.channels.wechat_push import CustomerServiceSender
-from bot.channels.wechat_replies import load_texts, split_text, utf8_size
-from bot.channels.wechat_settings import ENVIRONMENT, load_settings
-from bot.channels.wechat_store import MemoryTTLStore
-from bot.pictures import Reading
+from bot.channels.wechat import channel as wechat_module
+from bot.channels.wechat.channel import WeChatChannel
+from bot.channels.wechat.push import CustomerServiceSender
+from bot.channels.wechat.replies import load_texts, split_text, utf8_size
+from bot.channels.wechat.settings import ENVIRONMENT, load_settings
+from bot.channels.wechat.store import MemoryTTLStore
+from bot.services.pictures import Reading
 from tests.http_stub import StubServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -765,7 +766,7 @@ READ_WORDS = "【公安局】您的账户涉嫌洗钱\n请转到安全账户，�
 
 @dataclass
 class Reader:
-    """Stands in for bot.pictures.read_picture: records what it was given."""
+    """Stands in for bot.services.pictures.read_picture: records what it was given."""
 
     delay: float = 0.0
     given: list[bytes] = field(default_factory=list)
@@ -856,7 +857,7 @@ async def test_credentials_yml_entry_loads_as_rasa_loads_it_without_any_wechat_s
     from rasa.shared.utils.common import class_from_module_path
 
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
-    name = "bot.channels.wechat.WeChatChannel"
+    name = "bot.channels.wechat.channel.WeChatChannel"
     assert name in credentials
     channel = class_from_module_path(name).from_credentials(credentials[name])
     assert isinstance(channel, WeChatChannel) and channel.settings is None

@@ -1,7 +1,4 @@
-"""Input channels. Every channel hands Rasa text that has already been cleaned by
+"""Input channels, one subpackage each (web: the widget's REST, socket.io and pages; voice;
+wechat; console; outreach) with its texts and assets; the modules here are what they share.
+Every channel hands Rasa text that has already been cleaned by
 :func:`bot.channels.masking.clean_user_message`."""
-
-from bot.action_guard import install as _guard_custom_actions
-
-# Channels load in the Rasa server: from then on a failed custom action still answers (110, 96110).
-_guard_custom_actions()

@@ -1,6 +1,6 @@
 """Where a REST post or a web-chat connection comes from, and the key the actions count by.
 
-The address is Sanic's ``request.remote_addr`` when a proxy is configured (bot/proxy.py:
+The address is Sanic's ``request.remote_addr`` when a proxy is configured (bot/rasa_patches/proxy.py:
 ``FANZHA_PROXIES_COUNT``, ``FANZHA_REAL_IP_HEADER``, ``FANZHA_FORWARDED_SECRET``): only then
 does Sanic read the forwarded headers, so without that setting a forged ``X-Forwarded-For``
 changes nothing and the socket's peer (``request.ip``) is the address.
@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 from sanic.request import Request
 
-from bot.console_auth import load_secret
-from bot.storage import LOCAL_TZ
+from bot.services.console_auth import load_secret
+from bot.services.storage import LOCAL_TZ
 
 _current: ContextVar[str | None] = ContextVar("fanzha_client_address", default=None)
 KEY_HEX_CHARS = 32

@@ -6,12 +6,11 @@ from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import UserMessage
 
+from bot.channels import client_address
+from bot.channels.notices import load_notices
+from bot.channels.pictures import RATE_LIMITED, PictureMessage, as_check, read_words
+from bot.channels.rate_limit import SENDER, limits_from_env
 from knowledge.privacy import mask_sensitive
-
-from . import client_address
-from .notices import load_notices
-from .pictures import RATE_LIMITED, PictureMessage, as_check, read_words
-from .rate_limit import SENDER, limits_from_env
 
 # Long enough for a pasted chat log; longer texts are cut (the user is told, see metadata).
 MAX_MESSAGE_CHARS = 2000

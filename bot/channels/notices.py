@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
-from bot.pictures import MAX_PICTURE_BYTES, REASONS
+from bot.services.pictures import MAX_PICTURE_BYTES, REASONS
 from knowledge.loader import KnowledgeError
 from knowledge.texts_file import read_texts
 
@@ -24,7 +24,7 @@ class PictureNotices:
     read: str  # {words}: what was read, masked; said before the check's answer
     sent: str  # the web page's stand-in for the resident's picture in the transcript
     reading: str  # the web page's status while the picture is read
-    refused: Mapping[str, str]  # by bot.pictures.PictureError reason, ready to send
+    refused: Mapping[str, str]  # by bot.services.pictures.PictureError reason, ready to send
 
     def refusal(self, reason: str) -> str:
         return self.refused.get(reason) or self.refused["failed"]

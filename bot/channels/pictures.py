@@ -4,7 +4,7 @@ A channel hands the masking wrapper (bot/channels/masking.py) a PictureMessage: 
 bytes (or, on WeChat, how to fetch them) and no text. The wrapper applies the rate limits first
 (reading a picture costs about a second of a core), then:
 
-1. ``read_words`` fetches the picture if need be, reads the words (bot.pictures.read_picture:
+1. ``read_words`` fetches the picture if need be, reads the words (bot.services.pictures.read_picture:
    OCR in a worker process) and drops the bytes; a picture that cannot be fetched or read gets
    the reason's text from notices.yml, and the assistant never sees it (nothing is stored);
 2. the words are masked and cut like any typed message (clean_user_message);
@@ -26,9 +26,8 @@ from typing import Any, Awaitable, Callable, Union
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from bot.pictures import PictureError, read_picture
-
-from .notices import PictureNotices
+from bot.channels.notices import PictureNotices
+from bot.services.pictures import PictureError, read_picture
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ CHECK_INTENT = "check_message"
 READ = "read"  # PictureMessage.outcome when the words went on to the assistant
 RATE_LIMITED = "rate_limited"
 # The picture's bytes, or a coroutine function that fetches them (raising PictureError("too_big")
-# past bot.pictures.MAX_PICTURE_BYTES): WeChat's media are fetched only once the limits let them in.
+# past bot.services.pictures.MAX_PICTURE_BYTES): WeChat's media are fetched only once the limits let them in.
 Picture = Union[bytes, Callable[[], Awaitable[bytes]]]
 # A bubble's line wrap splits a number ("我的卡号622202123456" / "7890，…"), sometimes with an
 # avatar's letter read in between ("我"): the pieces are joined again (the letter dropped), so
@@ -47,7 +46,7 @@ _WRAPPED_NUMBER = re.compile(r"(?<=\d)[ \t]*\n(?:[^\d\n]{1,2}\n)?[ \t]*(?=\d)")
 
 class PictureMessage(UserMessage):
     """A resident's picture on its way in; ``outcome`` says afterwards what became of it:
-    READ, RATE_LIMITED or a bot.pictures.PictureError reason."""
+    READ, RATE_LIMITED or a bot.services.pictures.PictureError reason."""
 
     def __init__(
         self,

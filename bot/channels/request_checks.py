@@ -18,8 +18,8 @@ from sanic.http import Http
 from sanic.request import Request
 from sanic_routing import Route
 
-from bot.json_body import decode_json
-from bot.pictures import MAX_PICTURE_BYTES
+from bot.services.json_body import decode_json
+from bot.services.pictures import MAX_PICTURE_BYTES
 
 # The SQL tracker store keeps sender ids in a VARCHAR(255) column.
 MAX_SENDER_CHARS = 255
@@ -88,7 +88,7 @@ def read_picture_post(body: bytes) -> tuple[dict[str, Any], bytes, str | None]:
     """A REST picture post ``{"sender": "…", "picture": "<base64>", "metadata": {…}}``:
     (its fields but the picture, the picture's bytes, None), or ({}, b"", why it is not one).
     The picture may be wrapped in lines (as the base64 tool writes it); it is checked as a
-    picture later (bot.pictures), so a resident gets a plain answer for what is not one."""
+    picture later (bot.services.pictures), so a resident gets a plain answer for what is not one."""
     data, problem = decode_json(body)
     if problem is None and not isinstance(data, dict):
         problem = "the picture post must be a JSON object"
@@ -129,7 +129,7 @@ def handler_name(route: Route) -> str:
 
 
 def request_environ(request: Request) -> dict[str, str]:
-    """The request's host, scheme and forwarded headers, named as bot.origins reads them."""
+    """The request's host, scheme and forwarded headers, named as bot.rasa_patches.origins reads them."""
     environ = {"HTTP_HOST": request.host, "wsgi.url_scheme": request.scheme}
     for header in ("x-forwarded-proto", "x-forwarded-host"):
         if header in request.headers:

@@ -6,7 +6,7 @@ its token gets a new session, so a second socket that knows (or guesses) an id n
 that resident's replies nor speaks in their chat.
 
 The key is derived from the console's signing secret (``FANZHA_CONSOLE_SECRET``, or
-``var/keys/console.key`` created owner-only; bot/console_auth.py) under a label of its own: every
+``var/keys/console.key`` created owner-only; bot/services/console_auth.py) under a label of its own: every
 replica already shares that secret, and a chat token can never pass for a console cookie or the
 other way round. Changing that secret starts every web chat afresh on the server (the page keeps
 its transcript). A token does not expire: it lasts as long as the page keeps it.
@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from bot.console_auth import load_secret
+from bot.services.console_auth import load_secret
 
 LABEL = b"fanzha web chat session"
 

@@ -1,0 +1,168 @@
+"""fanzha's changes to Rasa (bot/rasa_patches/): the lighter model loader gives exactly the answers of
+Rasa's own loader, the event-type cache the same classes, and one call installs and uninstalls them all."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from rasa.core.agent import Agent
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.rasa_patches import event_types, model_loading
+from tests.assistant import MODEL
+from tests.conftest import ROOT
+
+
+def holdout_texts(every: int = 4) -> list[str]:
+    """A spread of the held-out NLU test file: every intent, not every example."""
+    data = yaml.safe_load((ROOT / "tests" / "nlu" / "holdout.yml").read_text(encoding="utf-8"))
+    texts = [line[2:].strip() for item in data["nlu"] for line in item["examples"].splitlines() if line.startswith("- ")]
+    return texts[::every]
+
+
+async def answers(agent: Agent, texts: list[str]) -> list[Any]:
+    """Intent, its confidence, the FAQ answer chosen and the next action, for each text."""
+    found = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        faq = parsed.get("response_selector", {}).get("faq", {}).get("response", {})
+        tracker = DialogueStateTracker.from_events("t", [UserUttered(text, parsed["intent"], parsed["entities"], parsed)])
+        prediction = agent.processor._predict_next_with_tracker(tracker)
+        found.append((parsed["intent"]["name"], round(parsed["intent"]["confidence"], 4), faq.get("utter_action"),
+                      prediction.max_confidence_index, round(prediction.max_confidence, 4)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def both_agents(plain_serving_agent: Agent) -> tuple[Agent, Agent]:
+    return Agent.load(str(MODEL)), plain_serving_agent
+
+
+async def test_the_serving_loader_answers_exactly_as_rasas_loader(both_agents: tuple[Agent, Agent]) -> None:
+    rasas, ours = both_agents
+    texts = holdout_texts()
+    assert len(texts) > 80
+    assert await answers(ours, texts) == await answers(rasas, texts)
+
+
+def test_the_serving_loader_keeps_no_training_state(both_agents: tuple[Agent, Agent]) -> None:
+    rasas, ours = both_agents
+
+    def neural_models(agent: Agent) -> list[Any]:
+        nodes = agent.processor.graph_runner._instantiated_nodes.values()  # type: ignore[attr-defined]
+        return [node._component.model for node in nodes if hasattr(getattr(node, "_component", None), "model")
+                and hasattr(node._component.model, "run_inference")]
+
+    assert len(neural_models(ours)) == 3  # DIET, ResponseSelector, TED
+    assert all(model.optimizer is not None for model in neural_models(rasas))
+    assert all(model.optimizer is None for model in neural_models(ours))
+
+
+def test_event_types_are_remembered_with_the_same_answers() -> None:
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    names = {cls.type_name for cls in all_subclasses(Event) if getattr(cls, "type_name", None)}
+    expected = {name: Event.resolve_by_type(name) for name in names}
+    event_types.install()
+    try:
+        assert {name: Event.resolve_by_type(name) for name in names} == expected
+        assert len(names) > 15
+        with pytest.raises(ValueError, match="Unknown event name"):
+            Event.resolve_by_type("no_such_event")
+    finally:
+        event_types.uninstall()
+
+
+def test_the_traced_graph_is_called_flat_only_with_arrays_of_its_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    signature = [[tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([None], tf.int64)]]
+    graph = tf.function(lambda batch: {"sum": tf.reduce_sum(batch[0], axis=1) + tf.cast(batch[1], tf.float32)},
+                        input_signature=signature).get_concrete_function()
+    call = model_loading.flat_caller(graph)
+    batch = (np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32), np.array([10, 20], dtype=np.int64))
+    assert call(batch)["sum"].numpy().tolist() == graph(batch)["sum"].numpy().tolist() == [13.0, 27.0]
+    with monkeypatch.context() as patched:  # a batch of its kinds skips the checked dispatch
+        patched.setattr(type(graph), "__call__", lambda *_: pytest.fail("went the checked way"))
+        assert call(batch)["sum"].numpy().tolist() == [13.0, 27.0]
+    other_kind = (batch[0].astype(np.float64), batch[1])  # goes the checked way, which converts it
+    assert call(other_kind)["sum"].numpy().tolist() == graph(other_kind)["sum"].numpy().tolist() == [13.0, 27.0]
+    with pytest.raises(ValueError):  # a batch that does not fit fails as in Rasa's call
+        graph(batch[:1])
+    with pytest.raises(ValueError):
+        call(batch[:1])
+
+
+def rasa_as_it_stands() -> dict[str, Any]:
+    """Every place of Rasa (and Sanic's defaults) that a change in bot/rasa_patches/ replaces."""
+    import rasa.core.processor
+    import rasa.core.run
+    import rasa.server
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.core.processor import MessageProcessor
+    from rasa.nlu.selectors.response_selector import ResponseSelector
+    from rasa.shared.core.events import Event
+    from rasa.utils.tensorflow.models import RasaModel
+    from sanic.config import DEFAULT_CONFIG
+
+    return {
+        "model_loading": RasaModel.__dict__["load"].__func__,
+        "event_types": Event.__dict__["resolve_by_type"].__func__,
+        "proxy": tuple(DEFAULT_CONFIG.get(name) for name in ("PROXIES_COUNT", "REAL_IP_HEADER", "FORWARDED_SECRET")),
+        "ted_shortcut": (TEDPolicy.__dict__["predict_action_probabilities"], rasa.core.processor.DaskGraphRunner),
+        "state_cache": DialogueStateTracker.__dict__["past_states"],
+        "faq_selector": ResponseSelector.__dict__["process"],
+        "api_guard": rasa.server.create_app,
+        "nlu_offload": (MessageProcessor.__dict__["parse_message"], rasa.core.run.close_resources),
+        "origins": rasa.server.configure_cors,
+        "action_guard": (RemoteAction.__dict__["run"], RemoteAction.__dict__["_validate_action_result"]),
+    }
+
+
+def test_one_call_makes_every_change_and_one_call_takes_them_all_back(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Any) -> None:
+    import os
+    import sys
+
+    from bot import rasa_patches
+
+    monkeypatch.setitem(sys.modules, "jax", sys.modules.get("jax"))  # model_loading hides JAX: put it back after
+    for name in ("TF_ENABLE_ONEDNN_OPTS", "TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
+        monkeypatch.setenv(name, os.environ.get(name, "0"))
+    monkeypatch.setenv("FANZHA_PROXIES_COUNT", "1")  # the changes that depend on a setting, all set
+    monkeypatch.setenv("FANZHA_NLU_URL", f"unix:{tmp_path}/nlu.sock")
+    monkeypatch.setenv("FANZHA_ACTION_TOKEN", "t" * 40)
+    stock = rasa_as_it_stands()
+    assert set(stock) == set(rasa_patches.EVERY_PATCH)
+    rasa_patches.install()
+    try:
+        patched = rasa_as_it_stands()
+    finally:
+        rasa_patches.uninstall()
+    assert [name for name in stock if patched[name] == stock[name]] == []  # each one changed Rasa
+    assert rasa_as_it_stands() == stock  # and each one was put back
+
+
+def test_importing_fanzhas_code_changes_nothing_in_rasa() -> None:
+    """No change is made by an import: only rasa_patches.install() makes them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, pkgutil, bot\n"
+        "from tests.test_rasa_patches import rasa_as_it_stands\n"
+        "stock = rasa_as_it_stands()\n"
+        "names = [m.name for m in pkgutil.walk_packages(bot.__path__, 'bot.')]\n"
+        "for name in names + ['actions']: importlib.import_module(name)\n"
+        "changed = [k for k, v in rasa_as_it_stands().items() if v != stock[k]]\n"
+        "print(len(names), changed)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    count, changed = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert int(count) > 80 and changed == "[]"
