@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.services.storage import StorageError
+from bot.services.reports.errors import StorageError
 from knowledge.checker import Verdict
 from knowledge.lookup_answers import raised_risk
 

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.services.daily_limits import DailyCaps, DailyLimiter
 from bot.services.report_queue import ReportQueue, Retrier
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from knowledge.checker import Checker
 from knowledge.loader import Knowledge, default_knowledge
 from knowledge.privacy import contains_mask

@@ -31,7 +31,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.services.handoff import DESK_CHANNELS, LAST_TURNS, HandoffSettings, TicketStore
-from bot.services.storage import StorageError
+from bot.services.reports.errors import StorageError
 from knowledge.handoff import handoff_texts
 
 from .common import client_of, contact_line, daily_limiter, knowledge, on_voice, report_store

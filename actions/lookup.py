@@ -13,8 +13,8 @@ from typing import Sequence
 
 from rasa_sdk import Tracker
 
+from bot.services.reports.store import ReportStore
 from bot.services.risklist import RiskList
-from bot.services.storage import ReportStore
 from knowledge.indicators import Indicator, find_indicators
 from knowledge.lookup_answers import Looked, Speaker, lookup_texts
 

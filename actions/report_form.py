@@ -1,7 +1,7 @@
 """The report form: validate each answer, then store the report and give the case summary.
 
 The words live in knowledge/ (procedures.yml, scam types) and bot/domain/report_form.yml;
-understanding an answer is knowledge.report_answers; storing it is bot.services.storage.
+understanding an answer is knowledge.report_answers; storing it is bot.services.reports.store.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.services.storage import ABANDONED, FINISHED, StorageError
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ABANDONED, FINISHED
 from knowledge.case_summary import TEXT, VOICE, build_case_texts, field_keys, is_given
 from knowledge.report_answers import understand
 

@@ -14,8 +14,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.services.reports.errors import StorageError
 from bot.services.sms import SmsError, TwilioSettings, normalize_phone, send_summary_sms
-from bot.services.storage import StorageError
 
 from .common import REFERENCE, client_of, contact_line, daily_limiter, report_store
 

@@ -33,7 +33,8 @@ from sqlalchemy import insert  # noqa: E402
 
 from bot.services import trends  # noqa: E402
 from bot.services.handoff import SUPERVISOR, TicketStore  # noqa: E402
-from bot.services.storage import ReportStore, trend_counts_table  # noqa: E402
+from bot.services.reports.schema import trend_counts_table  # noqa: E402
+from bot.services.reports.store import ReportStore  # noqa: E402
 from knowledge.loader import default_knowledge  # noqa: E402
 from tests.assistant import free_port  # noqa: E402
 

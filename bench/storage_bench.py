@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.services.storage import ReportStore  # noqa: E402
+from bot.services.reports.store import ReportStore  # noqa: E402
 
 
 def sample_answers(i: int) -> dict[str, str]:

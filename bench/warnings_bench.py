@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 
 from bot.services.early_warnings.store import WarningStore  # noqa: E402
-from bot.services.storage import LOCAL_TZ, ReportStore  # noqa: E402
+from bot.services.reports.store import LOCAL_TZ, ReportStore  # noqa: E402
 from knowledge.loader import default_knowledge  # noqa: E402
 from tests.fake_twilio import FROM, SID, TOKEN  # noqa: E402
 

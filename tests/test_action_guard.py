@@ -1,11 +1,10 @@
 """A custom action that cannot run still gets the resident a safe answer, in time."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 

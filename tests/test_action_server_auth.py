@@ -29,7 +29,7 @@ from cryptography.fernet import Fernet
 from actions.caller_check import MAX_CALL_BYTES, required_token
 from bot.services.action_token import ENV_ACTION_TOKEN, HEADER, header_value
 from bot.services.handoff import TicketStore
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from tests.assistant import Assistant, free_port
 from tests.bad_inputs import DEFLATE_BOMB
 from tests.conftest import ROOT

@@ -138,9 +138,9 @@ from datetime import date  # noqa: E402
 import pytest  # noqa: E402
 
 from actions import common, lookup as lookup_action  # noqa: E402
+from bot.services.reports.errors import StorageError  # noqa: E402
 from bot.services.risklist import RiskList  # noqa: E402
 from bot.services.risklist_csv import Entry  # noqa: E402
-from bot.services.storage import StorageError  # noqa: E402
 from knowledge.lookup_answers import lookup_texts  # noqa: E402
 from knowledge.risk_values import normalise  # noqa: E402
 

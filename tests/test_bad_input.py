@@ -31,7 +31,7 @@ from twilio.request_validator import RequestValidator
 from bot.channels.masking import MAX_MESSAGE_CHARS
 from bot.channels.notices import load_notices
 from bot.services.action_token import HEADER, header_value
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from tests.assistant import Assistant
 from tests.bad_inputs import DEFLATE_BOMB, MALFORMED_JSON, TEXTS, Text, cleaned, wrong_shapes
 

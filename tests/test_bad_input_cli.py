@@ -16,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.cli.main import main
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from tests.bad_inputs import INVALID_UTF8, MALFORMED_JSON, TEXTS, Text
 from tests.conftest import ROOT
 

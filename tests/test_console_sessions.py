@@ -17,7 +17,7 @@ from sanic import Sanic
 from bot.channels.console.channel import LOGIN_MARK, AgentConsoleChannel
 from bot.services.console_auth import COOKIE, Sessions
 from bot.services.handoff import TicketStore
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from tests.conftest import ROOT
 
 SECRET = b"console-secret-shared-by-every-replica-0123"

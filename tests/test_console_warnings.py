@@ -16,7 +16,7 @@ from bot.channels.console.channel import CONSOLE_DIR, LOGIN_MARK, AgentConsoleCh
 from bot.services.console_auth import COOKIE, Sessions
 from bot.services.early_warnings.store import OUTCOMES, NewWarning, WarningError, WarningStore
 from bot.services.handoff import TicketStore
-from bot.services.storage import LOCAL_TZ, ReportStore
+from bot.services.reports.store import LOCAL_TZ, ReportStore
 
 AGENTS = {"duty.wang": "wang-password-42", "duty.li": "li-password-4242"}
 PHONE = "13812345678"

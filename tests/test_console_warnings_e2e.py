@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 
 from bot.services.early_warnings.store import NewWarning, WarningStore
 from bot.services.handoff import TicketStore
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from tests.assistant import free_port
 from tests.browser import chromium
 from tests.conftest import ROOT

@@ -17,7 +17,7 @@ from actions import common, handoff as handoff_actions
 from bot.channels.console.channel import AgentConsoleChannel
 from bot.services.console_auth import COOKIE, Sessions
 from bot.services.daily_limits import DailyCaps, DailyLimiter, DailyLimitError, number_key, refusals
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from knowledge.handoff import handoff_texts
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts
 

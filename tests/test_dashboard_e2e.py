@@ -16,7 +16,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from bot.services.handoff import SUPERVISOR, TicketStore
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from bot.services.trends_report import CHART_IDS, RISING_ID
 from tests.assistant import free_port
 from tests.browser import chromium

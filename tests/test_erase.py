@@ -18,7 +18,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.cli.main import main
 from bot.services.handoff import TicketStore
 from bot.services.report_queue import ENV_QUEUE, ReportQueue
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore, load_key
+from bot.services.reports.crypto import ENV_REPORT_KEY, load_key
+from bot.services.reports.store import ENV_DATABASE_URL, ReportStore
 from bot.stores.tracker_store import WALSQLTrackerStore
 from tests.conftest import ROOT
 from tests.shared_stores import Redis

@@ -36,7 +36,7 @@ from bot.services.handoff import (
     check_password,
     hash_password,
 )
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from knowledge.handoff import handoff_texts
 from knowledge.loader import KNOWLEDGE_DIR, load_contacts
 from tests.actions_helpers import slot_events, texts, tracker_for
@@ -472,7 +472,7 @@ def test_a_phone_call_back_is_stored_encrypted(tmp_path):
 
 
 async def test_a_call_back_that_cannot_be_stored_is_not_promised():
-    from bot.services.storage import StorageError
+    from bot.services.reports.errors import StorageError
     from tests.test_voice_channel import CALLER, DUTY, TEXTS as VOICE_TEXTS, Line, handoff_bot, said, spoken
 
     class Broken:

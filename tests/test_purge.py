@@ -17,7 +17,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.cli.main import main
 from bot.services.early_warnings.store import NewWarning, WarningStore
 from bot.services.handoff import TicketStore
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
+from bot.services.reports.crypto import ENV_REPORT_KEY
+from bot.services.reports.store import ENV_DATABASE_URL, ReportStore
 from tests.conftest import ROOT
 
 DAY = 24 * 3600

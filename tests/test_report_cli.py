@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import build_parser, cmd_check, main
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
+from bot.services.reports.crypto import ENV_REPORT_KEY
+from bot.services.reports.store import ENV_DATABASE_URL, ReportStore
 from tests.conftest import ROOT
 
 ACCOUNT = "6222021234567890123"

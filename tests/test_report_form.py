@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.report_form import ActionAbandonReport, ActionSubmitReport, ValidateReportForm
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from knowledge.case_summary import SKIPPED, field_keys
 from tests.actions_helpers import slot_events, texts
 

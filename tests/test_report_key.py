@@ -13,8 +13,10 @@ from cryptography.fernet import Fernet
 
 from bot.cli.main import main
 from bot.services.report_queue import ENV_QUEUE
+from bot.services.reports.crypto import ENV_REPORT_KEY, load_key
+from bot.services.reports.errors import ReportKeyError
+from bot.services.reports.store import ENV_DATABASE_URL, ReportStore
 from bot.services.runtime_state import move_old_state
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportKeyError, ReportStore, load_key
 
 # Where docs/privacy.md says they are, relative to the project folder.
 DEFAULT_KEY_FILE = Path("var/keys/report.key")

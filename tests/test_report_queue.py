@@ -9,7 +9,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.services.report_queue import ReportQueue, Retrier
-from bot.services.storage import ReportStore, StorageError
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore
 
 REPORT = dict(channel="rest", scam_type="impersonate_police", risk="high", status="finished", sender="resident-1")
 FIELDS = {"amount": "4万8", "receiving_account": "对方卡号6217000011112222333", "story": "对方自称警察"}

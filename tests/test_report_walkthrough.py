@@ -11,7 +11,7 @@ import uuid
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from tests.assistant import Assistant
 from tests.conftest import ROOT
 

@@ -15,8 +15,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.cli.main import main
+from bot.services.reports.crypto import ENV_REPORT_KEY
+from bot.services.reports.schema import MIGRATIONS, migrate
+from bot.services.reports.store import ENV_DATABASE_URL, LOCAL_TZ, ReportStore
 from bot.services.risklist import HASH_PREFIX, RiskHit, RiskList
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, LOCAL_TZ, MIGRATIONS, ReportStore, migrate
 from knowledge.loader import default_knowledge
 from knowledge.risk_values import ValueProblem, normalise
 from tests.shared_stores import Postgres

@@ -17,7 +17,8 @@ from bot.cli.main import main
 from bot.services import runtime_state
 from bot.services.console_auth import ENV_SECRET, load_secret
 from bot.services.report_queue import ENV_QUEUE, ReportQueue
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, ReportStore
+from bot.services.reports.crypto import ENV_REPORT_KEY
+from bot.services.reports.store import ENV_DATABASE_URL, ReportStore
 from tests.conftest import ROOT
 
 ENDPOINTS = 'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{}"\n'

@@ -12,22 +12,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect, select, text
 
-from bot.services.storage import (
-    ABANDONED,
-    ENV_REPORT_KEY,
-    FINISHED,
-    MIGRATIONS,
-    REFERENCE_ALPHABET,
-    ReportKeyError,
-    ReportStore,
-    StorageError,
-    UnknownReference,
-    callbacks_table,
-    migrate,
-    normalize_reference,
-    reports_table,
-    schema_version_of,
-)
+from bot.services.reports.crypto import ENV_REPORT_KEY
+from bot.services.reports.errors import ReportKeyError, StorageError, UnknownReference
+from bot.services.reports.schema import MIGRATIONS, callbacks_table, migrate, reports_table, schema_version_of
+from bot.services.reports.store import ABANDONED, FINISHED, REFERENCE_ALPHABET, ReportStore, normalize_reference
 
 ACCOUNT = "6222021234567890123"
 NAME = "王小明"

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 
 from bot.services import trends
 from bot.services.handoff import SUPERVISOR, HandoffError, TicketStore
-from bot.services.storage import LOCAL_TZ, ReportStore, reports_table, trend_counts_table
+from bot.services.reports.schema import reports_table, trend_counts_table
+from bot.services.reports.store import LOCAL_TZ, ReportStore
 from bot.services.trends_report import chart_csv, dashboard
 
 TYPES = ("shuadan", "impersonate_police", "investment", "romance", None)

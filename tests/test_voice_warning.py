@@ -21,7 +21,8 @@ from bot.channels.voice.twiml import VoiceSettings
 from bot.channels.voice.warning_calls import DUTY_NUMBER_ENV, WarningCallFlow
 from bot.services.early_warnings.call_texts import default_warning_texts
 from bot.services.early_warnings.store import NewWarning, WarningStore
-from bot.services.storage import ReportStore, StorageError
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore
 from knowledge.dissuasion import MAX_OPENING_CHARS, MONEY_MOVING, PAID, spoken_length
 
 TOKEN = "twilio-warning-test-token"

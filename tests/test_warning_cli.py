@@ -13,7 +13,8 @@ from cryptography.fernet import Fernet
 from bot.cli.main import main
 from bot.services.early_warnings.store import WarningError, WarningStore
 from bot.services.early_warnings.warning_csv import EXPORT_FIELDS, FileProblem, parse_warning, read_warnings, scam_type_names
-from bot.services.storage import ENV_DATABASE_URL, ENV_REPORT_KEY, LOCAL_TZ, ReportStore
+from bot.services.reports.crypto import ENV_REPORT_KEY
+from bot.services.reports.store import ENV_DATABASE_URL, LOCAL_TZ, ReportStore
 
 HEADER = "phone,level,scam_type,note,source,time"
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc)  # 10:00 in Beijing

@@ -32,8 +32,8 @@ from bot.services.early_warnings.dispatch import (
     settings_from_env,
 )
 from bot.services.early_warnings.store import NewWarning, WarningStore
+from bot.services.reports.store import LOCAL_TZ, ReportStore
 from bot.services.sms import TwilioSettings
-from bot.services.storage import LOCAL_TZ, ReportStore
 from tests.conftest import ROOT
 from tests.fake_twilio import FROM, SID, TOKEN, FakeTwilio
 

@@ -23,7 +23,9 @@ from bot.services.early_warnings.store import (
     masked_phone,
     merge_window_from_env,
 )
-from bot.services.storage import MIGRATIONS, ReportStore, StorageError, migrate, schema_version_of
+from bot.services.reports.errors import StorageError
+from bot.services.reports.schema import MIGRATIONS, migrate, schema_version_of
+from bot.services.reports.store import ReportStore
 from tests.shared_stores import Postgres
 
 PHONE = "+8613812345678"

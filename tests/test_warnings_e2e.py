@@ -20,7 +20,7 @@ from bot.cli.main import main as fanzha
 from bot.services.early_warnings.call_texts import default_warning_texts
 from bot.services.early_warnings.calls import TwilioTelephony
 from bot.services.early_warnings.dispatch import Dispatcher, settings_from_env
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from knowledge.dissuasion import MONEY_MOVING
 from tests.fake_twilio import FROM, SID, TOKEN, FakeTwilio
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from sanic.request import Request
 
 from bot.services.console_auth import load_secret
-from bot.services.storage import LOCAL_TZ
+from bot.services.reports.store import LOCAL_TZ
 
 _current: ContextVar[str | None] = ContextVar("fanzha_client_address", default=None)
 KEY_HEX_CHARS = 32

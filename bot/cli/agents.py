@@ -9,7 +9,8 @@ from typing import Any
 
 from bot.cli.reports import guarded
 from bot.services.handoff import ROLES, TicketStore
-from bot.services.storage import ReportStore, StorageError
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -31,7 +31,8 @@ from bot.services.early_warnings.warning_csv import (
     scam_type_names,
     write_warnings_csv,
 )
-from bot.services.storage import LOCAL_TZ, ReportStore, StorageError, local_time
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import LOCAL_TZ, ReportStore, local_time
 
 LEVEL_NAMES = {"red": "红", "orange": "橙", "yellow": "黄"}
 

@@ -37,7 +37,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         default_worker,
         settings_from_env,
     )
-    from bot.services.storage import StorageError
+    from bot.services.reports.errors import StorageError
 
     if not calling_configured():
         if args.check:

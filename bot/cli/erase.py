@@ -23,7 +23,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from bot.cli.purge import report_database_missing
 from bot.cli.reports import guarded
 from bot.services.report_queue import ReportQueue
-from bot.services.storage import DEFAULT_DATABASE, ReportStore, StorageError, UnknownReference, load_key, normalize_reference
+from bot.services.reports.crypto import load_key
+from bot.services.reports.errors import StorageError, UnknownReference
+from bot.services.reports.store import DEFAULT_DATABASE, ReportStore, normalize_reference
 from bot.services.tracker_retention import RetentionError, endpoints_path, erase_conversation
 
 EXIT_ERASED, EXIT_FAILED, EXIT_BAD_ARGUMENTS, EXIT_NOT_FOUND = 0, 1, 2, 3

@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.services.storage import ReportStore, StorageError
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore
 from bot.services.tracker_retention import RetentionError, tracker_store_url
 
 CONNECT_TIMEOUT_S = 5

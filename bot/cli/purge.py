@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from bot.cli.reports import guarded
 from bot.services.early_warnings.store import WarningStore
-from bot.services.storage import DEFAULT_DATABASE, ENV_DATABASE_URL, ReportStore
+from bot.services.reports.store import DEFAULT_DATABASE, ENV_DATABASE_URL, ReportStore
 from bot.services.tracker_retention import RetentionError, endpoints_path, purge_conversations, tracker_store_url
 
 ENV_RETENTION_DAYS = "FANZHA_RETENTION_DAYS"

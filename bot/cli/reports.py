@@ -9,7 +9,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
-from bot.services.storage import ReportStore, StorageError, StoredReport, local_time
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore, StoredReport, local_time
 
 
 def _day(text: str) -> date:

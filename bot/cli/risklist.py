@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.reports import guarded
+from bot.services.reports.store import local_time
 from bot.services.risklist import MAX_ERRORS_SHOWN, FileProblem, ImportRejected, RiskList, ValueProblem, normalise
 from bot.services.risklist_csv import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from bot.services.storage import local_time
 from knowledge.risk_values import KINDS
 
 NOT_SAFE = "a value on no list is not known to be safe (不在名单上不代表安全)"

@@ -23,7 +23,9 @@ from typing import Mapping
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.services.storage import LOCAL_TZ, ReportStore, StorageError, daily_counts_table
+from bot.services.reports.errors import StorageError
+from bot.services.reports.schema import daily_counts_table
+from bot.services.reports.store import LOCAL_TZ, ReportStore
 
 ENV_PER_NUMBER = "FANZHA_DAILY_PER_NUMBER"
 ENV_PER_CLIENT = "FANZHA_DAILY_PER_ADDRESS"

@@ -2,7 +2,7 @@
 
 A ticket is opened by ``action_handoff`` (action server) and worked on in the agent console
 (bot/channels/console/channel.py, inside the Rasa server); both reach the same database through
-:class:`bot.services.storage.ReportStore`. A conversation is paused while its ticket is ``waiting`` or
+:class:`bot.services.reports.store.ReportStore`. A conversation is paused while its ticket is ``waiting`` or
 ``claimed``; hand-back, close and the claim timeout end the ticket and resume the bot.
 
 Every change of state is one ``UPDATE … WHERE <expected state>``: of two agents claiming the
@@ -25,7 +25,9 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.services import trends
-from bot.services.storage import LOCAL_TZ, ReportStore, StorageError, agents_table, console_sessions_table, tickets_table
+from bot.services.reports.errors import StorageError
+from bot.services.reports.schema import agents_table, console_sessions_table, tickets_table
+from bot.services.reports.store import LOCAL_TZ, ReportStore
 
 ENV_DUTY_HOURS = "FANZHA_DUTY_HOURS"
 ENV_CLAIM_TIMEOUT = "FANZHA_HANDOFF_CLAIM_TIMEOUT"

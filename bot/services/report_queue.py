@@ -20,8 +20,10 @@ from typing import Any, Callable, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.services.reports.crypto import DEFAULT_KEY_FILE, load_key
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore
 from bot.services.runtime_state import REPORT_QUEUE, private_folder
-from bot.services.storage import DEFAULT_KEY_FILE, ReportStore, StorageError, load_key
 
 log = logging.getLogger(__name__)
 

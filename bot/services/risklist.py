@@ -1,6 +1,6 @@
 """The risk list the anti-fraud centre keeps: links, phone numbers and accounts (issue #19).
 
-Kept in the report database (bot/services/storage.py: FANZHA_DATABASE_URL, else var/db/fanzha.db), so every
+Kept in the report database (bot/services/reports/store.py: FANZHA_DATABASE_URL, else var/db/fanzha.db), so every
 replica reads the same list. Values are stored in one normalised form (knowledge/risk_values.py),
 each under an HMAC-SHA256 of its kind and value; the look-up is one indexed query on (kind, hash).
 
@@ -34,16 +34,11 @@ from sqlalchemy import Column, Date, Integer, LargeBinary, MetaData, String, Tab
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.services.reports.crypto import DEFAULT_KEY_FILE, load_key
+from bot.services.reports.errors import StorageError
+from bot.services.reports.schema import risk_entries_table as entries_table, risk_sources_table as sources_table
+from bot.services.reports.store import LOCAL_TZ, ReportStore
 from bot.services.risklist_csv import LEVELS, Entry, FileProblem, LineError, read_entries
-from bot.services.storage import (
-    DEFAULT_KEY_FILE,
-    LOCAL_TZ,
-    ReportStore,
-    StorageError,
-    load_key,
-    risk_entries_table as entries_table,
-    risk_sources_table as sources_table,
-)
 from knowledge.risk_values import KINDS, ValueProblem, normalise
 
 __all__ = ["RiskHit", "RiskList", "normalise", "ValueProblem", "FileProblem", "ImportRejected", "UnknownSource"]

@@ -23,8 +23,8 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, create_e
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.services.reports.store import empty_write_ahead_log
 from bot.services.sqlite_pragmas import set_pragmas
-from bot.services.storage import empty_write_ahead_log
 
 ENV_ENDPOINTS = "FANZHA_ENDPOINTS"
 DEFAULT_ENDPOINTS = "endpoints.yml"

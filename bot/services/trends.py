@@ -18,7 +18,7 @@ Keys are codes (``[a-z0-9_.-]``, anything else becomes ``other``): never text, a
 a phone number or an account. ``fanzha purge`` and ``fanzha erase`` leave these rows alone,
 so the trend outlives the conversations; nothing in them points back to a conversation.
 
-This module imports nothing from bot.services.storage (which creates the table in its migration 6).
+This module imports nothing from bot.services.reports (whose schema creates the table in its migration 6).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ _KEY = re.compile(r"^[a-z0-9_.\-]{1,64}$")
 
 
 def trend_tables(metadata: MetaData) -> MetaData:
-    """Added in version 6 of the report database (bot/services/storage.py)."""
+    """Added in version 6 of the report database (bot/services/reports/schema.py)."""
     Table(
         "trend_counts",
         metadata,

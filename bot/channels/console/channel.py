@@ -42,7 +42,7 @@ from bot.channels.static_files import CONTENT_TYPES, StaticFiles, files_in
 from bot.services.console_auth import COOKIE, LoginThrottle, Session, Sessions, load_secret
 from bot.services.daily_limits import refusals as daily_refusals
 from bot.services.handoff import SUPERVISOR, HandoffSettings, Ticket, TicketStore
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 from bot.services.trends_report import CHART_IDS, PERIODS, RISING_ID, chart_csv, dashboard
 from knowledge.handoff import handoff_texts
 from knowledge.loader import KNOWLEDGE_DIR, default_knowledge, load_contacts

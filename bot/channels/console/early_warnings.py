@@ -42,7 +42,7 @@ from bot.services.early_warnings.store import (
     merge_window_from_env,
 )
 from bot.services.early_warnings.warning_csv import FIELDS, parse_warning, scam_type_names
-from bot.services.storage import StorageError
+from bot.services.reports.errors import StorageError
 from knowledge.loader import default_knowledge
 
 logger = logging.getLogger(__name__)

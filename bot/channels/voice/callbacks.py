@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from bot.services.storage import ReportStore
+from bot.services.reports.store import ReportStore
 
 logger = logging.getLogger(__name__)
 

@@ -56,8 +56,8 @@ from bot.channels.voice.sms import SMS_TIMEOUT_SECONDS, SmsSender, TwilioSms
 from bot.channels.voice.speech import speakable
 from bot.channels.voice.texts import VoiceTexts, load_voice_texts
 from bot.channels.voice.twiml import Twiml, VoiceSettings
+from bot.services.reports.errors import StorageError
 from bot.services.sms import SmsError, TwilioSettings
-from bot.services.storage import StorageError
 
 logger = logging.getLogger(__name__)
 

@@ -49,8 +49,9 @@ from bot.services.early_warnings.store import (
     WarningStore,
     merge_window_from_env,
 )
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import ReportStore
 from bot.services.sms import SmsError, normalize_phone
-from bot.services.storage import ReportStore, StorageError
 from knowledge.dissuasion import MAX_SENTENCE_CHARS, MONEY_MOVING, PAID, Dissuasion
 from knowledge.loader import default_knowledge
 from knowledge.spoken import digits_aloud

@@ -37,8 +37,9 @@ import yaml
 
 from bot.services.early_warnings.calls import REQUEST_TIMEOUT_SECONDS, Telephony, TwilioFault, calls_around
 from bot.services.early_warnings.store import ERROR, PLACING, Warning, WarningEvent, WarningStore
+from bot.services.reports.errors import StorageError
+from bot.services.reports.store import LOCAL_TZ
 from bot.services.sms import ENV_ACCOUNT_SID, ENV_FROM, SmsError, TwilioSettings, normalize_phone
-from bot.services.storage import LOCAL_TZ, StorageError
 
 log = logging.getLogger(__name__)
 

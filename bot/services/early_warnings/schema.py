@@ -1,4 +1,4 @@
-"""The early warning tables, created by migration 7 of the report database (bot/services/storage.py).
+"""The early warning tables, created by migration 7 of the report database (bot/services/reports/schema.py).
 
 Personal data (the resident's number, the centre's note, event details) is Fernet-encrypted with
 the report key; a number is found by its keyed hash (``cipher.lookup_hash``). Level, type,

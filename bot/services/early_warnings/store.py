@@ -20,15 +20,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.services.early_warnings.schema import warning_events_table as events_table, warnings_table
-from bot.services.storage import (
-    LOCAL_TZ,
-    WARNING_ADD_LOCK,
-    ReportStore,
-    StorageError,
-    UnknownReference,
-    normalize_reference,
-    settings_table,
-)
+from bot.services.reports.errors import StorageError, UnknownReference
+from bot.services.reports.schema import WARNING_ADD_LOCK, settings_table
+from bot.services.reports.store import LOCAL_TZ, ReportStore, normalize_reference
 from knowledge.privacy import mask_sensitive
 
 LEVELS = ("red", "orange", "yellow")  # most urgent first

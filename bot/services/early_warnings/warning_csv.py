@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Iterable, Mapping, TextIO
 
 from bot.services.early_warnings.store import LEVELS, MAX_NOTE_CHARS, MAX_SOURCE_CHARS, NewWarning, Warning, WarningError
-from bot.services.storage import LOCAL_TZ, local_time
+from bot.services.reports.store import LOCAL_TZ, local_time
 from knowledge.risk_values import ValueProblem, normalise
 
 FIELDS = ("phone", "level", "scam_type", "note", "source", "time")

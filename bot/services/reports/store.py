@@ -1,80 +1,46 @@
-"""Reports and call-back requests, kept with everything personal encrypted.
+"""Reports and call-back requests, kept with everything personal encrypted: the queries.
 
 Where: ``var/db/fanzha.db`` (SQLite, relative to the working folder like the tracker store), or any
-SQLAlchemy URL in ``FANZHA_DATABASE_URL``. The schema is created and migrated forward on open.
+SQLAlchemy URL in ``FANZHA_DATABASE_URL``. The schema (bot/services/reports/schema.py) is created
+and migrated forward on open.
 
-What is encrypted (Fernet): a report's answers (receiving account, account name, the scammer's
-phone, WeChat/QQ ids, the story …), the sender id, a call-back's phone number and reason. In
-clear: the reference number, channel, scam type, risk, status and times, which the duty officer
-sorts and counts by. Senders are found by a keyed hash, never by the id in clear.
-
-The key: ``FANZHA_REPORT_KEY``, or the key file ``var/keys/report.key``, created (owner-only, in an
-owner-only folder) with a new database. It is kept apart from ``var/db/`` so that a copy of the
-databases (a backup, a volume snapshot) holds no key; the key file of an older version is moved
-there when fanzha starts (bot/services/runtime_state.py). A key that does not open an existing database stops the start with a
-clear error, before anything is written with the wrong key.
+What is encrypted (Fernet, with the report key of bot/services/reports/crypto.py): a report's
+answers (receiving account, account name, the scammer's phone, WeChat/QQ ids, the story …), the
+sender id, a call-back's phone number and reason. In clear: the reference number, channel, scam
+type, risk, status and times, which the duty officer sorts and counts by. Senders are found by a
+keyed hash, never by the id in clear.
 
 Everything passes knowledge.privacy.mask_sensitive first: no verification code, PIN, password,
 CVV, ID number or own card number is ever stored (the receiving account is kept on purpose).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
-import logging
 import os
 import re
 import secrets
-import stat
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import (
-    Column,
-    Date,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    false,
-    func,
-    insert,
-    select,
-    text as text_sql,
-    update,
-)
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import Table, create_engine, false, func, insert, select, update
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from bot.services import trends
-from bot.services.early_warnings.schema import warning_tables
-from bot.services.runtime_state import REPORT_DATABASE, REPORT_KEY, private_folder
+from bot.services.reports.crypto import DEFAULT_KEY_FILE, ENV_REPORT_KEY, _Cipher, load_key
+from bot.services.reports.errors import ReportKeyError, StorageError, UnknownReference
+from bot.services.reports.schema import callbacks_table, migrate, reports_table, settings_table, tickets_table
+from bot.services.runtime_state import REPORT_DATABASE, private_folder
 from bot.services.sqlite_pragmas import set_pragmas
-from bot.services.trends import trend_tables
 from knowledge.case_summary import mask_report_fields
 from knowledge.privacy import mask_sensitive
 
-log = logging.getLogger(__name__)
-
 DEFAULT_DATABASE = REPORT_DATABASE
-DEFAULT_KEY_FILE = REPORT_KEY
 ENV_DATABASE_URL = "FANZHA_DATABASE_URL"
-ENV_REPORT_KEY = "FANZHA_REPORT_KEY"
 # Reference numbers and export dates follow the residents' calendar.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -85,324 +51,8 @@ STATUSES = (FINISHED, ABANDONED)
 REFERENCE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 REFERENCE_CODE_LENGTH = 4
 _REFERENCE = re.compile(rf"^FZ(\d{{8}})([{REFERENCE_ALPHABET}]{{{REFERENCE_CODE_LENGTH}}})$")
+# Encrypted into the database when it is made: a key that cannot decrypt it is the wrong key.
 _KEY_CHECK = b"fanzha report key check"
-_MAKE_KEY = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-
-
-class StorageError(RuntimeError):
-    """The store cannot do what was asked; the message says why."""
-
-
-class ReportKeyError(StorageError):
-    """The report key is missing, unreadable, malformed or does not open this database."""
-
-
-class UnknownReference(StorageError):
-    def __init__(self, reference: str, reason: str = "no report with this reference number") -> None:
-        self.reference = reference
-        super().__init__(f"{reference}: {reason}")
-
-
-# --- schema and migrations -------------------------------------------------------------
-
-
-def _schema_v1(metadata: MetaData) -> MetaData:
-    """Version 1, frozen: migration 1 creates exactly this."""
-    Table(
-        "reports",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("reference", String(32), nullable=False, unique=True),
-        Column("sender_hash", String(64), index=True),
-        Column("sender", Text),  # encrypted
-        Column("channel", String(32), nullable=False),
-        Column("scam_type", String(64)),
-        Column("risk", String(16)),
-        Column("status", String(16), nullable=False),
-        Column("fields", Text, nullable=False),  # encrypted JSON of the answers
-        Column("created_at", DateTime, nullable=False, index=True),  # UTC
-        Column("updated_at", DateTime, nullable=False),
-    )
-    Table(
-        "callback_requests",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("sender_hash", String(64), index=True),
-        Column("sender", Text),  # encrypted
-        Column("channel", String(32), nullable=False),
-        Column("phone", Text),  # encrypted, only when given
-        Column("reason", Text, nullable=False),  # encrypted
-        Column("created_at", DateTime, nullable=False, index=True),
-    )
-    Table(
-        "store_settings",
-        metadata,
-        Column("name", String(64), primary_key=True),
-        Column("value", Text, nullable=False),
-    )
-    return metadata
-
-
-def _migration_1(conn: Connection) -> None:
-    _schema_v1(MetaData()).create_all(conn)
-
-
-def _handoff_tables(metadata: MetaData) -> MetaData:
-    """Added in version 2: agents of the console and handoff tickets (bot/services/handoff.py)."""
-    Table(
-        "agents",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("name", String(64), nullable=False, unique=True),
-        Column("password_hash", String(255), nullable=False),  # scrypt, see bot/services/handoff.py
-        Column("active", Integer, nullable=False, default=1),
-        Column("created_at", DateTime, nullable=False),
-    )
-    Table(
-        "handoff_tickets",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("sender_hash", String(64), index=True),
-        Column("sender", Text, nullable=False),  # encrypted: the conversation id
-        Column("channel", String(32), nullable=False),
-        Column("reason", String(32), nullable=False),
-        Column("scam_type", String(64)),
-        Column("risk", String(16)),
-        Column("details", Text, nullable=False),  # encrypted JSON: report fields, last turns
-        Column("status", String(16), nullable=False, index=True),
-        Column("claimed_by", String(64)),
-        Column("claimed_at", DateTime),
-        Column("outcome", String(32)),
-        Column("created_at", DateTime, nullable=False, index=True),  # UTC
-        Column("closed_at", DateTime),
-    )
-    return metadata
-
-
-def _migration_2(conn: Connection) -> None:
-    _handoff_tables(MetaData()).create_all(conn)
-
-
-def _console_sessions(metadata: MetaData) -> MetaData:
-    """Added in version 3: the agent console's open sessions (bot/services/console_auth.py). Kept here,
-    not in one server's memory, so that a logout or a new password ends a session on every
-    replica and a restart does not bring it back."""
-    Table(
-        "console_sessions",
-        metadata,
-        Column("sid_hash", String(64), primary_key=True),  # SHA-256 of the session id: only the cookie holds the id
-        Column("agent", String(64), nullable=False, index=True),
-        Column("expires_at", DateTime, nullable=False, index=True),  # UTC; expired rows are deleted at logins
-    )
-    return metadata
-
-
-def _migration_3(conn: Connection) -> None:
-    _console_sessions(MetaData()).create_all(conn)
-
-
-def _daily_counts(metadata: MetaData) -> MetaData:
-    """Added in version 4: how many call-backs and SMS each client and each number asked for on
-    a day, and how many were refused (bot/services/daily_limits.py). Shared here so that every replica
-    counts the same; the names hold keyed hashes, never a number or an address."""
-    Table(
-        "daily_counts",
-        metadata,
-        Column("day", String(10), primary_key=True),  # Beijing date, YYYY-MM-DD
-        Column("name", String(100), primary_key=True),  # e.g. "sms:number:<hash>", "refused:callback"
-        Column("times", Integer, nullable=False),
-    )
-    return metadata
-
-
-def _migration_4(conn: Connection) -> None:
-    _daily_counts(MetaData()).create_all(conn)
-
-
-def _risk_list(metadata: MetaData) -> MetaData:
-    """Added in version 5: the risk list the anti-fraud centre imports (bot/services/risklist.py). Phone
-    numbers and accounts only as a keyed hash; links, which are not personal, also in clear."""
-    entries = Table(
-        "risk_entries",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("kind", String(8), nullable=False),  # link, phone, account
-        Column("value_hash", LargeBinary(32), nullable=False),  # HMAC-SHA256 of the normalised value
-        Column("link", Text),  # the normalised link; NULL for the personal kinds
-        Column("level", String(8), nullable=False),
-        Column("source", String(64), nullable=False),
-        Column("listed_on", Date, nullable=False),
-        Column("scam_type", String(64)),
-    )
-    Index("ix_risk_entries_lookup", entries.c.kind, entries.c.value_hash)
-    Table(
-        "risk_sources",
-        metadata,
-        Column("name", String(64), primary_key=True),
-        Column("entries", Integer, nullable=False),
-        Column("imported_at", DateTime, nullable=False),  # UTC
-    )
-    return metadata
-
-
-def _migration_5(conn: Connection) -> None:
-    _risk_list(MetaData()).create_all(conn)
-
-
-def _migration_6(conn: Connection) -> None:
-    """Version 6: the trends dashboard's daily counts (bot/services/trends.py), and agents' roles
-    (a space-separated list; "supervisor" may see the dashboard)."""
-    trend_tables(MetaData()).create_all(conn)
-    conn.execute(text_sql("ALTER TABLE agents ADD COLUMN roles VARCHAR(64) NOT NULL DEFAULT ''"))
-
-
-# The row ``fanzha warnings`` imports lock first, so that two imports of the same number merge
-# instead of both inserting (bot/services/early_warnings/store.py).
-WARNING_ADD_LOCK = "warnings_add_lock"
-
-
-def _migration_7(conn: Connection) -> None:
-    """Version 7: the anti-fraud centre's early warnings and their audit trail (bot/services/early_warnings)."""
-    warning_tables(MetaData()).create_all(conn)
-    conn.execute(insert(settings_table).values(name=WARNING_ADD_LOCK, value="0"))
-
-
-# Forward migrations, in order: migration i brings the schema to version i. A new one appends a
-# function (ALTER/CREATE through ``conn``) and updates the current tables below to match.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7
-)
-
-_version_metadata = MetaData()
-schema_version = Table("schema_version", _version_metadata, Column("version", Integer, nullable=False))
-
-# The current schema, used by the queries.
-metadata = warning_tables(trend_tables(_risk_list(_daily_counts(_console_sessions(_handoff_tables(_schema_v1(MetaData())))))))
-metadata.tables["agents"].append_column(Column("roles", String(64), nullable=False, default=""))
-reports_table = metadata.tables["reports"]
-callbacks_table = metadata.tables["callback_requests"]
-settings_table = metadata.tables["store_settings"]
-agents_table = metadata.tables["agents"]
-tickets_table = metadata.tables["handoff_tickets"]
-console_sessions_table = metadata.tables["console_sessions"]
-daily_counts_table = metadata.tables["daily_counts"]
-risk_entries_table = metadata.tables["risk_entries"]
-risk_sources_table = metadata.tables["risk_sources"]
-trend_counts_table = metadata.tables["trend_counts"]
-
-
-def schema_version_of(engine: Engine) -> int:
-    with engine.connect() as conn:
-        if not engine.dialect.has_table(conn, "schema_version"):
-            return 0
-        return conn.execute(select(schema_version.c.version)).scalar() or 0
-
-
-def migrate(engine: Engine, migrations: tuple[Callable[[Connection], None], ...] = MIGRATIONS) -> int:
-    """Bring the database to the newest version, one migration per transaction; return the version."""
-    with engine.begin() as conn:
-        _version_metadata.create_all(conn)
-        if conn.execute(select(schema_version.c.version)).scalar() is None:
-            conn.execute(insert(schema_version).values(version=0))
-    while True:
-        with engine.begin() as conn:
-            current = conn.execute(select(schema_version.c.version)).scalar_one()
-            if current > len(migrations):
-                raise StorageError(
-                    f"the database is at schema version {current}, newer than this program knows "
-                    f"({len(migrations)}); update the program instead of opening it with an older one"
-                )
-            if current == len(migrations):
-                return current
-            migrations[current](conn)
-            conn.execute(update(schema_version).values(version=current + 1))
-            log.info("report database migrated to schema version %d", current + 1)
-
-
-# --- the key ----------------------------------------------------------------------------
-
-
-def _valid_key(raw: str | bytes, where: str) -> bytes:
-    key = raw.strip().encode() if isinstance(raw, str) else raw.strip()
-    try:
-        Fernet(key)
-    except (ValueError, binascii.Error):
-        raise ReportKeyError(
-            f"{where} is not a valid report key: it must be 32 bytes in url-safe base64 (make one with {_MAKE_KEY})"
-        ) from None
-    return key
-
-
-def _install_key(path: Path, key: bytes) -> bool:
-    """Put ``key`` at ``path`` (owner-only file in an owner-only folder), whole or not at all, unless
-    a key is there already: False then (another process made or moved one a moment ago)."""
-    private_folder(path.parent)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(key.strip() + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(partial, path)  # atomic, and never replaces a key: a reader sees all of it or nothing
-    except FileExistsError:
-        return False
-    except OSError as error:
-        raise ReportKeyError(f"cannot write the report key {path}: {error.strerror}") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return True
-
-
-def _write_new_key(path: Path) -> bytes:
-    key = Fernet.generate_key()
-    if not _install_key(path, key):
-        return load_key(path, create=False)
-    log.warning("created a new report key in %s: keep a copy in a safe place, without it the reports cannot be read", path)
-    return key
-
-
-def load_key(key_file: Path = DEFAULT_KEY_FILE, create: bool = False, env: Mapping[str, str] = os.environ) -> bytes:
-    """The report key from FANZHA_REPORT_KEY, else from ``key_file``; a new key file only if ``create``."""
-    if env.get(ENV_REPORT_KEY):
-        return _valid_key(env[ENV_REPORT_KEY], ENV_REPORT_KEY)
-    try:
-        raw = key_file.read_bytes()
-    except FileNotFoundError:
-        if create:
-            return _write_new_key(key_file)
-        raise ReportKeyError(f"no report key: set {ENV_REPORT_KEY} or put the key in {key_file}") from None
-    except OSError as error:
-        raise ReportKeyError(f"cannot read the report key {key_file}: {error.strerror}") from None
-    mode = stat.S_IMODE(key_file.stat().st_mode)
-    if mode & 0o077:
-        log.warning("the report key %s can be read by other users (mode %o); run: chmod 600 %s", key_file, mode, key_file)
-    return _valid_key(raw, str(key_file))
-
-
-class _Cipher:
-    def __init__(self, key: bytes, where: str) -> None:
-        self._fernet = Fernet(key)
-        self._where = where
-        # A separate key for looking senders up, derived so that the hash reveals nothing of the key.
-        self._lookup_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"fanzha sender lookup").derive(
-            base64.urlsafe_b64decode(key)
-        )
-
-    def encrypt(self, text: str | None) -> str | None:
-        return None if text is None else self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
-
-    def decrypt(self, token: str | None) -> str | None:
-        if token is None:
-            return None
-        try:
-            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
-        except InvalidToken:
-            raise ReportKeyError(f"the report key ({self._where}) does not open this record") from None
-
-    def lookup_hash(self, sender: str | None) -> str | None:
-        return None if sender is None else hmac.new(self._lookup_key, sender.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 # --- reference numbers --------------------------------------------------------------------
