@@ -18,8 +18,9 @@ from twilio.request_validator import RequestValidator
 from bot.channels.voice.channel import VoiceChannel
 from bot.channels.voice.speech import read_digits, speakable
 from bot.channels.voice.twiml import VoiceSettings
-from bot.channels.voice.warning_calls import DUTY_NUMBER_ENV, WarningCallFlow
+from bot.channels.voice.warning_calls import WarningCallFlow
 from bot.services.early_warnings.call_texts import default_warning_texts
+from bot.services.early_warnings.duty_desk import ENV_DUTY_NUMBER
 from bot.services.early_warnings.store import NewWarning, WarningStore
 from bot.services.reports.errors import StorageError
 from bot.services.reports.store import ReportStore
@@ -43,7 +44,7 @@ def spoken(text: str) -> str:
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Iterator[WarningStore]:
     monkeypatch.setenv("FANZHA_REPORT_KEY", Fernet.generate_key().decode())
-    monkeypatch.delenv(DUTY_NUMBER_ENV, raising=False)
+    monkeypatch.delenv(ENV_DUTY_NUMBER, raising=False)
     with ReportStore(f"sqlite:///{tmp_path / 'fanzha.db'}") as reports:
         yield WarningStore(reports)
 
@@ -323,10 +324,10 @@ async def test_a_failing_store_does_not_stop_the_transfer(store, monkeypatch):
 
 def test_the_duty_number_from_the_environment_wins(store, monkeypatch):
     channel = VoiceChannel(VoiceSettings(public_url=BASE, duty_number=DUTY), TOKEN)
-    monkeypatch.setenv(DUTY_NUMBER_ENV, "+8657188880000")
+    monkeypatch.setenv(ENV_DUTY_NUMBER, "+8657188880000")
     assert WarningCallFlow(channel, lambda: store).duty_number == "+8657188880000"
-    monkeypatch.setenv(DUTY_NUMBER_ENV, "0571-8888")
-    with pytest.raises(InvalidConfigException, match=DUTY_NUMBER_ENV):
+    monkeypatch.setenv(ENV_DUTY_NUMBER, "0571-8888")
+    with pytest.raises(InvalidConfigException, match=ENV_DUTY_NUMBER):
         WarningCallFlow(channel, lambda: store)
 
 

@@ -20,7 +20,6 @@ import pytest
 from bot.services.early_warnings.calls import TwilioCall, TwilioFault, TwilioTelephony
 from bot.services.early_warnings.dispatch import (
     ENV_DAILY_CAP,
-    ENV_DUTY_NUMBER,
     ENV_PUBLIC_URL,
     ENV_QUIET_HOURS,
     ENV_RETRY_MINUTES,
@@ -31,6 +30,7 @@ from bot.services.early_warnings.dispatch import (
     calling_configured,
     settings_from_env,
 )
+from bot.services.early_warnings.duty_desk import ENV_DUTY_NUMBER
 from bot.services.early_warnings.store import NewWarning, WarningStore
 from bot.services.reports.store import LOCAL_TZ, ReportStore
 from bot.services.sms import TwilioSettings

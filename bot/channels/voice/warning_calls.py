@@ -39,6 +39,7 @@ from bot.channels.masking import clean_text
 from bot.channels.voice.channel import AGENT_TALKED, BadRequest
 from bot.channels.voice.speech import PHONE_DIGITS, speakable
 from bot.channels.voice.twiml import Twiml, VoiceSettings
+from bot.services.early_warnings import duty_desk
 from bot.services.early_warnings.call_texts import WarningTexts, default_warning_texts
 from bot.services.early_warnings.store import (
     CLOSED,
@@ -51,7 +52,6 @@ from bot.services.early_warnings.store import (
 )
 from bot.services.reports.errors import StorageError
 from bot.services.reports.store import ReportStore
-from bot.services.sms import SmsError, normalize_phone
 from knowledge.dissuasion import MAX_SENTENCE_CHARS, MONEY_MOVING, PAID, Dissuasion
 from knowledge.loader import default_knowledge
 from knowledge.spoken import digits_aloud
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DUTY_NUMBER_ENV = "FANZHA_DUTY_NUMBER"
 ACTOR = "call"
 MAX_DESK_NOTE_CHARS = 80  # the officer hears the start; the console shows the whole note
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -70,16 +69,11 @@ Blocks = list[tuple[str, ...]]
 
 
 def duty_number(settings: VoiceSettings, env: Mapping[str, str] = os.environ) -> str:
-    """FANZHA_DUTY_NUMBER, else the voice channel's duty_number (credentials.yml); may be empty.
-    Read as the dispatcher reads it (bot/services/early_warnings/dispatch.py), so both ring the same desk."""
-    raw = (env.get(DUTY_NUMBER_ENV) or "").strip()
-    if not raw:
-        return settings.duty_number
+    """The desk to transfer to (bot/services/early_warnings/duty_desk.py); may be empty."""
     try:
-        return normalize_phone(raw)
-    except SmsError:
-        raise InvalidConfigException(
-            f"{DUTY_NUMBER_ENV}: must be a phone number in E.164 form such as +8657112345678") from None
+        return duty_desk.duty_number(env, settings.duty_number, "credentials.yml, voice channel, duty_number") or ""
+    except duty_desk.DutyNumberError as error:
+        raise InvalidConfigException(str(error)) from None
 
 
 def open_warning_store() -> WarningStore:
@@ -256,7 +250,7 @@ class WarningCallFlow:
         advice = self.texts.money_moving if meaning == MONEY_MOVING else self.texts.paid
         if not self.duty_number:
             logger.error("Warning call %s: nobody to transfer to (set %s or the voice duty_number).",
-                         warning_id, DUTY_NUMBER_ENV)
+                         warning_id, duty_desk.ENV_DUTY_NUMBER)
             self._write("the missing desk", lambda: self.store.record(warning_id, "error", "no_duty_number", ACTOR))
             return self._goodbye(advice, self.texts.desk_no_answer)
         logger.info("Warning call %s: the resident says %s; transferring to the duty desk.", warning_id, meaning)

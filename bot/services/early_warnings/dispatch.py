@@ -35,11 +35,12 @@ from urllib.parse import urlencode, urlsplit
 
 import yaml
 
+from bot.services.early_warnings import duty_desk
 from bot.services.early_warnings.calls import REQUEST_TIMEOUT_SECONDS, Telephony, TwilioFault, calls_around
 from bot.services.early_warnings.store import ERROR, PLACING, Warning, WarningEvent, WarningStore
 from bot.services.reports.errors import StorageError
 from bot.services.reports.store import LOCAL_TZ
-from bot.services.sms import ENV_ACCOUNT_SID, ENV_FROM, SmsError, TwilioSettings, normalize_phone
+from bot.services.sms import ENV_ACCOUNT_SID, ENV_FROM, SmsError, TwilioSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ ENV_RETRY_MINUTES = "FANZHA_WARNING_RETRY_MINUTES"
 ENV_QUIET_HOURS = "FANZHA_WARNING_QUIET_HOURS"
 ENV_DAILY_CAP = "FANZHA_WARNING_DAILY_CAP"
 ENV_PUBLIC_URL = "FANZHA_PUBLIC_URL"
-ENV_DUTY_NUMBER = "FANZHA_DUTY_NUMBER"
 CREDENTIALS_FILE = Path("credentials.yml")
 VOICE_CHANNEL = "bot.channels.voice.channel.VoiceChannel"
 
@@ -163,20 +163,18 @@ def _public_url(raw: str) -> str:
 
 
 def _duty_number(env: Mapping[str, str], credentials: Path) -> str | None:
-    raw, where = (env.get(ENV_DUTY_NUMBER) or "").strip(), ENV_DUTY_NUMBER
-    if not raw and credentials.is_file():
+    configured = ""
+    if credentials.is_file():
         try:
             channels = yaml.safe_load(credentials.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
             raise DispatchConfigError(f"{credentials}: cannot read the voice channel's duty_number: {error}") from None
         voice = channels.get(VOICE_CHANNEL) if isinstance(channels, dict) else None
-        raw, where = str((voice or {}).get("duty_number") or "").strip(), f"{credentials}, voice channel, duty_number"
-    if not raw:
-        return None
+        configured = str((voice or {}).get("duty_number") or "")
     try:
-        return normalize_phone(raw)
-    except SmsError:
-        raise DispatchConfigError(f"{where}: must be a phone number in E.164 form such as +8657112345678") from None
+        return duty_desk.duty_number(env, configured, f"{credentials}, voice channel, duty_number")
+    except duty_desk.DutyNumberError as error:
+        raise DispatchConfigError(str(error)) from None
 
 
 def _retry_minutes(raw: str) -> tuple[float, ...]:
