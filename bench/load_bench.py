@@ -328,7 +328,9 @@ async def socketio_user(run: Run, url: str) -> None:
                 if not client.connected:
                     await client.connect(url, transports=["polling"], wait_timeout=run.timeout_s)
                 await client.emit("session_request", {"session_id": "load-" + uuid.uuid4().hex})
-                session = await asyncio.wait_for(confirmed.get(), run.timeout_s)
+                confirm = await asyncio.wait_for(confirmed.get(), run.timeout_s)
+                # The server confirms {"session_id", "session_token"} (the token resumes the session).
+                session = confirm["session_id"] if isinstance(confirm, dict) else confirm
             except (asyncio.TimeoutError, socketio.exceptions.SocketIOError):
                 run.failed("socketio", t0, "connection")
                 await asyncio.sleep(1)

@@ -10,7 +10,7 @@ from rasa.core.agent import Agent
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.rasa_patches import event_types, model_loading
+from bot.rasa_patches import event_types
 from tests.assistant import MODEL
 from tests.conftest import ROOT
 
@@ -76,27 +76,6 @@ def test_event_types_are_remembered_with_the_same_answers() -> None:
         event_types.uninstall()
 
 
-def test_the_traced_graph_is_called_flat_only_with_arrays_of_its_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-    import tensorflow as tf
-
-    signature = [[tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([None], tf.int64)]]
-    graph = tf.function(lambda batch: {"sum": tf.reduce_sum(batch[0], axis=1) + tf.cast(batch[1], tf.float32)},
-                        input_signature=signature).get_concrete_function()
-    call = model_loading.flat_caller(graph)
-    batch = (np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32), np.array([10, 20], dtype=np.int64))
-    assert call(batch)["sum"].numpy().tolist() == graph(batch)["sum"].numpy().tolist() == [13.0, 27.0]
-    with monkeypatch.context() as patched:  # a batch of its kinds skips the checked dispatch
-        patched.setattr(type(graph), "__call__", lambda *_: pytest.fail("went the checked way"))
-        assert call(batch)["sum"].numpy().tolist() == [13.0, 27.0]
-    other_kind = (batch[0].astype(np.float64), batch[1])  # goes the checked way, which converts it
-    assert call(other_kind)["sum"].numpy().tolist() == graph(other_kind)["sum"].numpy().tolist() == [13.0, 27.0]
-    with pytest.raises(ValueError):  # a batch that does not fit fails as in Rasa's call
-        graph(batch[:1])
-    with pytest.raises(ValueError):
-        call(batch[:1])
-
-
 def rasa_as_it_stands() -> dict[str, Any]:
     """Every place of Rasa (and Sanic's defaults) that a change in bot/rasa_patches/ replaces."""
     import rasa.core.processor
@@ -115,7 +94,6 @@ def rasa_as_it_stands() -> dict[str, Any]:
         "event_types": Event.__dict__["resolve_by_type"].__func__,
         "proxy": tuple(DEFAULT_CONFIG.get(name) for name in ("PROXIES_COUNT", "REAL_IP_HEADER", "FORWARDED_SECRET")),
         "ted_shortcut": (TEDPolicy.__dict__["predict_action_probabilities"], rasa.core.processor.DaskGraphRunner),
-        "state_cache": DialogueStateTracker.__dict__["past_states"],
         "faq_selector": ResponseSelector.__dict__["process"],
         "api_guard": rasa.server.create_app,
         "nlu_offload": (MessageProcessor.__dict__["parse_message"], rasa.core.run.close_resources),

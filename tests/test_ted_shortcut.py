@@ -16,10 +16,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import TrainingDataImporter
 
 from bot.rasa_patches import ted_shortcut
-from bot.rasa_patches.graph_runner import SequentialGraphRunner
 from tests.agents import serving_agent
 from tests.conftest import ROOT
-from tests.test_rasa_patches import holdout_texts
 
 
 def story_trackers(domain: Domain, path: Path, conversation_tests: bool) -> list[DialogueStateTracker]:
@@ -91,13 +89,6 @@ def test_off_script_conversations_get_the_same_next_actions_with_the_shortcut(
     assert [got for _, got in pairs] == [expected for expected, _ in pairs]
     assert len(pairs) > 150
     assert len(ted_ran) >= 5  # where no rule or story applies, TED runs and competes with the fallback
-
-
-async def test_messages_are_understood_the_same_by_the_serving_graph_runner(agents: tuple[Agent, Agent]) -> None:
-    plain, shortcut = agents  # the shortcut's graph runs in a fixed order without dask (bot/rasa_patches/graph_runner.py)
-    assert isinstance(shortcut.processor.graph_runner, SequentialGraphRunner)
-    texts = holdout_texts(every=3)
-    assert [await shortcut.parse_message(text) for text in texts] == [await plain.parse_message(text) for text in texts]
 
 
 def prediction(confidence: float, priority: int) -> PolicyPrediction:

@@ -18,8 +18,7 @@ EVERY_PATCH = (
     "model_loading",  # neural models built for answering only: 730 MB instead of 1.33 GB
     "event_types",  # each event's class looked up once per type, not per event and turn
     "proxy",  # which forwarded headers name the client, from FANZHA_PROXIES_COUNT etc.
-    "ted_shortcut",  # TED runs only when its answer can still win; the graph in a fixed order
-    "state_cache",  # a conversation's dialogue states worked out once per prediction
+    "ted_shortcut",  # TED runs only when its answer can still win
     "faq_selector",  # the FAQ answer is chosen only for the faq intent
     "api_guard",  # Rasa's HTTP API: 400 with a reason for unreadable bodies, constant-time token
     "nlu_offload",  # messages understood by a second server (FANZHA_NLU_URL) when it answers

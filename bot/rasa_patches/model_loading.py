@@ -51,28 +51,7 @@ def load_for_serving(
     status.expect_partial()  # the optimiser's saved state is not needed for answering
     if predict_data_example:
         model.run_inference(predict_data_example)  # traces the prediction graph before the first user
-        model._tf_predict_step = flat_caller(model._tf_predict_step.get_concrete_function())
     return model
-
-
-def flat_caller(graph: Any) -> Any:
-    """Call the one traced prediction graph with the batch's arrays as they are. tf.function's
-    dispatch matched the inputs to a trace, then re-checked them against the graph's nested
-    signature, on every call; a batch is a flat list of arrays whose kind (dtype, rank) alone
-    must match. Anything else goes the checked way, and fails as it would there."""
-    import tensorflow as tf
-
-    specs = [(spec.dtype.as_numpy_dtype, spec.shape.rank) for spec in graph.structured_input_signature[0][0]]
-
-    def call(batch_in: Any) -> Any:
-        if len(batch_in) == len(specs) and all(
-            getattr(array, "dtype", None) == dtype and array.ndim == rank
-            for array, (dtype, rank) in zip(batch_in, specs)
-        ):
-            return graph._call_flat([tf.convert_to_tensor(array) for array in batch_in], graph.captured_inputs)
-        return graph(batch_in)
-
-    return call
 
 
 _rasa_load: Any = None

@@ -28,8 +28,6 @@ from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import ActionExecuted, ActionExecutionRejected
 from rasa.shared.nlu.constants import TEXT
 
-from bot.rasa_patches.graph_runner import SequentialGraphRunner
-
 EARLIER = "fanzha_earlier_"  # prefix of the inputs that carry the other policies' predictions
 
 
@@ -73,8 +71,8 @@ def _predict_unless_decided(self: TEDPolicy, tracker: Any, domain: Any, *args: A
     return _predict(self, tracker, domain, *args, **kwargs)
 
 
-class ShortcutGraphRunner(SequentialGraphRunner):
-    """The serving graph runner on the graph of with_earlier_predictions."""
+class ShortcutGraphRunner(DaskGraphRunner):
+    """Rasa's graph runner on the graph of with_earlier_predictions."""
 
     def __init__(self, graph_schema: GraphSchema, *args: Any, **kwargs: Any) -> None:
         super().__init__(with_earlier_predictions(graph_schema), *args, **kwargs)
