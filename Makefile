@@ -7,6 +7,10 @@ FAQ_DOMAIN := bot/domain/faq_answers.yml
 TRAINING_INPUTS := config.yml $(FAQ_DOMAIN) $(wildcard bot/domain/*.yml nlu/*.yml nlu/jieba/* stories/*.yml)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# pytest's worker processes (pytest-xdist): one per core of the 2-core machine the suite is timed on.
+# Each file runs whole on one worker, files using the shared assistant on the same one (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: run test test-fast check system-packages install validate train nlu-gate conversation-tests pytest container-test bench clean
 
@@ -22,7 +26,7 @@ check: install
 
 # The inner loop: the checks and the unit tests (no model, no server, no browser; tests/tiers.py).
 test-fast: install check $(FAQ_DOMAIN)
-	$(VENV)/bin/pytest -q -m unit
+	$(PYTEST) -q -m unit
 
 # Chromium, fonts, PostgreSQL and Redis for the browser and scale-out tests: installed when run as
 # root, otherwise the command stops and prints the exact command to run (never skipped silently).
@@ -55,7 +59,7 @@ conversation-tests: $(MODEL)
 	    --fail-on-prediction-errors --no-plot
 
 pytest:
-	$(VENV)/bin/pytest -q
+	$(PYTEST) -q
 
 # Builds deploy/Dockerfile's image with podman (as root; minutes) and talks to it: not in `make test`.
 container-test: install $(MODEL)

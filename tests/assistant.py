@@ -82,6 +82,7 @@ class Assistant:
             "FANZHA_API_TOKEN": self.token,
             "FANZHA_ACTION_TOKEN": self.action_token,
         }
+        self.folder = tmp  # the tracker database, the reports and the log
         self.log = tmp / "run.log"
         self.process = subprocess.Popen(
             ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=self.log.open("w"),

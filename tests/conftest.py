@@ -36,10 +36,29 @@ def plain_serving_agent():
     return serving_agent()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test unit / model / e2e / browser from what it uses (tests/tiers.py)."""
+@pytest.fixture(scope="session")
+def shared_assistant(tmp_path_factory):
+    """One real assistant on the project's defaults (scripts/run.sh, tests/assistant.py) for the
+    test files that only talk to it, each test in conversations of its own: a start costs about
+    30 s. A test that changes its settings, restarts it or reads its log starts its own."""
+    from tests.assistant import Assistant
+
+    running = Assistant(tmp_path_factory.mktemp("shared-assistant"))
+    yield running
+    running.stop()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test unit / model / e2e / browser from what it uses (tests/tiers.py); with
+    ``-n N --dist loadgroup`` (`make pytest`) also put each file on one worker, as its module
+    fixtures start assistants and browsers, and the files using ``shared_assistant`` on the same one."""
     from tests.tiers import tiers
 
+    if getattr(config.option, "loadgroup", False):  # what pytest-xdist sets on its workers for --dist loadgroup
+        for item in items:
+            group = "shared_assistant" if "shared_assistant" in getattr(item, "fixturenames", ()) else item.path.stem
+            item.add_marker(pytest.mark.xdist_group(group))
     for item in items:
         test = getattr(item, "function", None)
         if test is None:

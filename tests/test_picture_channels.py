@@ -20,7 +20,6 @@ import struct
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import requests
@@ -293,18 +292,9 @@ SCAM_SMS = "【市公安局】您好，您的银行账户涉嫌洗钱，请立�
 SECRETS_CHAT = f"我的卡号6222 0212 3456 7890，验证码是{CODE}，你帮我看看"
 
 
-@dataclass
-class Running:
-    assistant: Assistant
-    folder: Path
-
-
 @pytest.fixture(scope="module")
-def running(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pictures")
-    assistant = Assistant(folder)
-    yield Running(assistant, folder)
-    assistant.stop()
+def assistant(shared_assistant: Assistant) -> Assistant:
+    return shared_assistant  # each test opens conversations of its own (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -342,8 +332,7 @@ def user_events(assistant: Assistant, sender: str) -> list[dict]:
     return [event for event in tracker["events"] if event["event"] == "user"]
 
 
-def test_a_screenshot_gets_the_same_verdict_as_its_typed_text(running, screenshots):
-    assistant = running.assistant
+def test_a_screenshot_gets_the_same_verdict_as_its_typed_text(assistant, screenshots):
     typed = assistant.say(SCAM_SMS)
     sender = uuid.uuid4().hex
     answers = post_picture(assistant, screenshots["scam"], sender)
@@ -358,8 +347,7 @@ def test_a_screenshot_gets_the_same_verdict_as_its_typed_text(running, screensho
     assert said["parse_data"]["intent"]["name"] == CHECK_INTENT and said["metadata"]["fanzha"]["picture"] is True
 
 
-def test_secrets_in_a_screenshot_never_reach_the_tracker_store(running, screenshots):
-    assistant = running.assistant
+def test_secrets_in_a_screenshot_never_reach_the_tracker_store(assistant, screenshots):
     sender = uuid.uuid4().hex
     answers = post_picture(assistant, screenshots["secrets"], sender)
     assert "验证码" in answers[0] and "〔验证码已隐去〕" in answers[0]  # read, and masked
@@ -368,8 +356,9 @@ def test_secrets_in_a_screenshot_never_reach_the_tracker_store(running, screensh
     flat = lambda text: "".join(text.split())  # noqa: E731  digits across spaces and line breaks
     for where in ("\n".join(answers), json.dumps(said, ensure_ascii=False)):
         assert CODE not in flat(where) and CARD not in flat(where) and "34567890" not in flat(where)
-    # The store's own files, write-ahead log included: neither the secrets nor the picture.
-    stored = b"".join(path.read_bytes() for path in running.folder.glob("tracker.db*"))
+    # The store's own files, write-ahead log included: neither the secrets nor the picture (nor any
+    # other conversation's: the assistant is shared with tests/test_web_widget.py's pages).
+    stored = b"".join(path.read_bytes() for path in assistant.folder.glob("tracker.db*"))
     png = base64.b64encode(screenshots["secrets"])
     assert CODE.encode() not in stored and CARD.encode() not in stored
     assert b"\x89PNG" not in stored and png[100:164] not in stored
@@ -398,8 +387,7 @@ def _decompression_bomb(side: int = 20_000) -> bytes:
     ("too_many_pixels", _decompression_bomb),
     ("too_big", lambda: b"\x89PNG\r\n\x1a\n" + bytes(MAX_PICTURE_BYTES)),
 ])
-def test_a_bad_picture_gets_its_clear_answer_and_nothing_is_stored(running, reason, picture):
-    assistant = running.assistant
+def test_a_bad_picture_gets_its_clear_answer_and_nothing_is_stored(assistant, reason, picture):
     sender = uuid.uuid4().hex
     assert post_picture(assistant, picture(), sender) == [NOTICES.refusal(reason)]
     assert user_events(assistant, sender) == []

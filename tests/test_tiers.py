@@ -6,7 +6,7 @@ from inspect import unwrap
 
 import pytest
 
-from tests import conftest, test_faq_selector, test_outreach_e2e, test_report_walkthrough, tier_samples
+from tests import conftest, test_faq_selector, test_outreach_e2e, test_patch_parity, test_report_walkthrough, tier_samples
 from tests.tiers import tiers
 
 
@@ -19,6 +19,13 @@ def test_a_fixture_that_loads_the_model_through_a_helper_makes_the_test_model() 
     assert tiers(unwrap(conftest.plain_serving_agent)) == {"model"}  # through tests.agents.serving_agent
     fixtures = [unwrap(test_faq_selector.parsed), unwrap(conftest.plain_serving_agent)]
     assert tiers(test_faq_selector.test_faq_questions_get_the_same_answer_and_ranking, fixtures) == {"model"}
+
+
+def test_a_test_module_run_as_a_program_is_tiered_by_its_main_block() -> None:
+    # The parity test loads the model twice, each time in a `python -m tests.test_patch_parity` of its own.
+    assert tiers(test_patch_parity.test_the_patched_server_answers_exactly_as_stock_rasa) == {"model"}
+    assert tiers(tier_samples.runs_this_module_as_a_program) == {"e2e"}
+    assert tiers(tier_samples.names_this_module) == {"unit"}  # a module's name alone runs nothing
 
 
 def test_a_fixture_that_opens_chromium_makes_the_test_browser() -> None:

@@ -8,6 +8,7 @@ PostgreSQL lose nothing; "rising" and the CSV's "<5".
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
@@ -104,18 +105,34 @@ def stored_counts(store: ReportStore) -> Counter:
     return counted
 
 
-@pytest.fixture()
-def month(tmp_path):
+@pytest.fixture(scope="module")
+def month(tmp_path_factory):
+    """One generated month (1,500 events, seconds) for the tests that only read it."""
     clock = Clock()
-    store = open_store(f"sqlite:///{tmp_path / 'fanzha.db'}", Fernet.generate_key().decode(), clock)
+    key = Fernet.generate_key().decode()
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('month') / 'fanzha.db'}", key, clock)
     tickets = TicketStore(store)
     expected = generate_month(store, tickets, clock)
-    yield store, tickets, clock, expected
+    yield store, tickets, clock, expected, key
     store.close()
 
 
+@pytest.fixture()
+def month_to_change(month, tmp_path):
+    """A copy of the generated month's database, for a test that purges or erases."""
+    store, _, clock, expected, key = month
+    copy = tmp_path / "fanzha.db"
+    with store.engine.connect() as conn, sqlite3.connect(copy) as target:
+        conn.connection.driver_connection.backup(target)
+    target.close()  # sqlite3's context manager only commits
+    own_clock = Clock(clock.now)
+    changed = open_store(f"sqlite:///{copy}", key, own_clock)
+    yield changed, TicketStore(changed), own_clock, Counter(expected)
+    changed.close()
+
+
 def test_a_month_of_activity_adds_up_to_a_direct_count(month) -> None:
-    store, _, _, expected = month
+    store, _, _, expected, _ = month
     assert stored_counts(store) == expected
     # And the reports the counts were made from, counted straight from their own table.
     with store.engine.connect() as conn:
@@ -125,7 +142,7 @@ def test_a_month_of_activity_adds_up_to_a_direct_count(month) -> None:
 
 
 def test_the_dashboard_figures_are_the_counts_per_day_and_week(month) -> None:
-    store, _, clock, expected = month
+    store, _, clock, expected, _ = month
     today = (START + timedelta(days=31)).astimezone(LOCAL_TZ).date()
     for period, span in (("day", 40), ("week", 6)):
         data = dashboard(store.engine, today, period, span, {})
@@ -147,8 +164,8 @@ def test_the_dashboard_figures_are_the_counts_per_day_and_week(month) -> None:
         assert sum(waits["answered"]["events"]) == sum(expected[k] for k in answered)
 
 
-def test_the_counts_survive_purge_and_erase(month) -> None:
-    store, _, clock, expected = month
+def test_the_counts_survive_purge_and_erase(month_to_change) -> None:
+    store, _, clock, expected = month_to_change
     store.erase_conversation("sender-3-13912345678")
     purged = store.purge_older_than(clock.now + timedelta(days=400))
     assert purged.reports + purged.callbacks + purged.tickets > 100

@@ -48,10 +48,8 @@ class Web:
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory):
-    running = Assistant(tmp_path_factory.mktemp("web"))
-    yield running
-    running.stop()
+def assistant(shared_assistant: Assistant) -> Assistant:
+    return shared_assistant  # each page opens conversations of its own (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

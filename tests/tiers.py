@@ -2,8 +2,9 @@
 
 A test is ``browser`` when it (or a fixture or helper it calls, followed through the test
 helpers) drives Chromium, ``e2e`` when it starts the real assistant, the run command, a Rasa
-server or the shared PostgreSQL/Redis, ``model`` when it loads the trained model in the process,
-and ``unit`` otherwise. The names are found in the source with ``ast``: a new test that starts
+server or the shared PostgreSQL/Redis, ``model`` when it loads the trained model in the process
+(or in a test module it runs as a program, ``python -m tests.…``: followed into that module's
+``__main__`` block), and ``unit`` otherwise. The names are found in the source with ``ast``: a new test that starts
 the assistant through ``tests.assistant.Assistant`` is tiered without anyone remembering to.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ class _Module:
         self.name = name
         self.definitions: dict[str, ast.AST] = {}
         self.imports: dict[str, tuple[str, str | None]] = {}
+        self.main: ast.AST | None = None  # the `if __name__ == "__main__":` block: what `python -m` runs
         if not name.startswith("tests"):
             return
         spec = importlib.util.find_spec(name)
@@ -47,6 +49,8 @@ class _Module:
                 for target in targets:
                     if isinstance(target, ast.Name):
                         self.definitions[target.id] = node
+            elif isinstance(node, ast.If) and ast.unparse(node.test).replace("'", '"') == '__name__ == "__main__"':
+                self.main = node
         # Imports anywhere in the module, also inside a function (imported where it is needed).
         for found in ast.walk(tree):
             if isinstance(found, ast.ImportFrom) and found.module and not found.level:
@@ -94,7 +98,21 @@ def _tiers_of_node(module: str, node: ast.AST, seen: set[tuple[str, str]]) -> se
     found = {tier for needed, tier in HEAVY_STRINGS.items() if strings.issuperset(needed)}
     for name in names:
         found |= _tiers_of_name(module, name, seen)
+    if "-m" in strings:  # a test module run as a program in a process of its own
+        for program in sorted(s for s in strings if s.startswith("tests.")):
+            found |= _tiers_of_program(program, seen)
     return found
+
+
+def _tiers_of_program(module: str, seen: set[tuple[str, str]]) -> set[str]:
+    if (module, "__main__") in seen:
+        return set()
+    seen.add((module, "__main__"))
+    try:
+        main = _module(module).main
+    except (ImportError, SyntaxError, ValueError):  # a string that only looks like a module name
+        return set()
+    return _tiers_of_node(module, main, seen) if main is not None else set()
 
 
 def _tiers_of_name(module: str, name: str, seen: set[tuple[str, str]]) -> set[str]:
