@@ -21,7 +21,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_bench import reference_loop_s  # noqa: E402
+from bench.load_bench import cpu_seconds, pid_on_port, reference_loop_s, rss_mb  # noqa: E402
 from bot.channels.rate_limit import ALL_OFF  # noqa: E402
 from tests.assistant import Assistant  # noqa: E402
 
@@ -33,32 +33,6 @@ ACTION_TURNS = [
     "有人要高价收我的银行卡，一天给500",
 ]
 DOMAIN_TURNS = ["你好", "96110是什么电话", "谢谢你", "国家反诈中心APP怎么下载"]
-
-
-def rss_mb(port: int | None = None, pid: int | None = None) -> float:
-    """Resident memory of the process ``pid``, or of the one listening on ``port`` (from /proc)."""
-    if pid is None and port is not None:
-        pid = listening_pid(port)
-    if pid is None:
-        return float("nan")
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
-
-
-def cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of ``pid`` so far (/proc/PID/stat): unlike wall time, steady on a
-    machine shared with other work."""
-    if pid is None:
-        return float("nan")
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def listening_pid(port: int) -> int | None:
-    import subprocess
-
-    found = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True).stdout.split()
-    return int(found[0]) if found else None
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -78,19 +52,21 @@ def main() -> int:
         try:
             print(f"time to ready (run command: Rasa and action servers answer): {assistant.ready_s:.1f} s; "
                   f"understanding (NLU) server up after {nlu_up:.1f} s")
-            print(f"memory after start: Rasa server {rss_mb(assistant.rasa_port):.0f} MB, "
-                  f"action server {rss_mb(assistant.actions_port):.0f} MB, NLU server {rss_mb(pid=(assistant.understanding_server() or (None,))[0]):.0f} MB")
-            servers = {"Rasa": listening_pid(assistant.rasa_port), "NLU": (assistant.understanding_server() or (None,))[0]}
+            rasa, nlu = pid_on_port(assistant.rasa_port), (assistant.understanding_server() or (None,))[0]
+            pids = {"Rasa": rasa, "action": pid_on_port(assistant.actions_port), "NLU": nlu}
+            print("memory after start: " + ", ".join(
+                f"{server} server {rss_mb(pid) or float('nan'):.0f} MB" for server, pid in pids.items() if pid))
+            servers = {server: pid for server, pid in (("Rasa", rasa), ("NLU", nlu)) if pid}  # CPU a turn of these
             for name, turns in (("custom action", ACTION_TURNS), ("domain response", DOMAIN_TURNS)):
                 latencies = []
-                before = {server: cpu_s(pid) for server, pid in servers.items()}
+                before = {server: cpu_seconds(pid) or 0.0 for server, pid in servers.items()}
                 for i in range(args.messages):
                     t0 = time.perf_counter()
                     requests.post(f"{assistant.url}/webhooks/rest/webhook",
                                   json={"sender": f"bench-{i % 20}", "message": turns[i % len(turns)]},
                                   timeout=30).raise_for_status()
                     latencies.append((time.perf_counter() - t0) * 1000)
-                cpu = ", ".join(f"{server} {(cpu_s(pid) - before[server]) * 1000 / args.messages:.1f} ms"
+                cpu = ", ".join(f"{server} {((cpu_seconds(pid) or 0.0) - before[server]) * 1000 / args.messages:.1f} ms"
                                 for server, pid in servers.items())
                 print(f"REST round trip, {name} turns ({args.messages}): p50 {statistics.median(latencies):.0f} ms, "
                       f"p95 {percentile(latencies, 0.95):.0f} ms; CPU a turn: {cpu}")
