@@ -9,6 +9,10 @@
   more copies of every weight, all kept for the life of the server. Here the layers are
   built by one forward pass instead; then the trained weights are loaded as Rasa loads them,
   and every weight of the model must be found in the file (the optimiser's are skipped).
+- The prediction graph is traced without AutoGraph: Rasa's predict steps branch only on
+  Python values, so AutoGraph's rewriting of some 220 functions into graph code (3 s of every
+  start) changes nothing in the graph; a branch on a tensor would stop the load with an error
+  instead. tests/test_patch_parity.py shows the answers are Rasa's own.
 
 Training, evaluation (``rasa train``, ``rasa test``) and fine-tuning keep Rasa's own loader.
 """
@@ -50,6 +54,9 @@ def load_for_serving(
     status.assert_existing_objects_matched()  # each weight of the model came from the file
     status.expect_partial()  # the optimiser's saved state is not needed for answering
     if predict_data_example:
+        import tensorflow as tf
+
+        model.predict_step = tf.autograph.experimental.do_not_convert(model.predict_step)
         model.run_inference(predict_data_example)  # traces the prediction graph before the first user
     return model
 
