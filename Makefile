@@ -12,12 +12,16 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 PYTEST_WORKERS ?= 2
 PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: run test test-fast check system-packages install validate train nlu-gate conversation-tests pytest container-test bench clean
+.PHONY: run test test-fast check system-packages install validate train nlu-gate conversation-tests model-gates unit-tests pytest container-test bench clean
 
 run: install $(FAQ_DOMAIN) $(MODEL)
 	scripts/run.sh
 
-test: system-packages install check validate $(MODEL) nlu-gate conversation-tests pytest
+# Training keeps about one of the two cores busy, so the unit tests run beside it (-j2); the
+# tests that need the model or start servers run after, in two workers.
+test: system-packages install check validate
+	$(MAKE) --no-print-directory -j2 --output-sync=target model-gates unit-tests
+	$(PYTEST) -q -m "not unit"
 
 # Lint and type-check (ruff and mypy, set up in pyproject.toml): seconds, so it runs first.
 check: install
@@ -57,6 +61,12 @@ nlu-gate: $(MODEL)
 conversation-tests: $(MODEL)
 	$(PY) -m bot.cli.rasa_server test core --model $(MODEL) --stories tests/stories --out results/core \
 	    --fail-on-prediction-errors --no-plot
+
+# The model, the NLU gate and the conversation tests.
+model-gates: nlu-gate conversation-tests
+
+unit-tests: $(FAQ_DOMAIN)
+	$(VENV)/bin/pytest -q -m unit
 
 pytest:
 	$(PYTEST) -q
