@@ -11,10 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.cli.preflight import PreflightError, check_credentials, check_model, check_tracker_store, problems
-from tests.assistant import free_port
+from tests.assistant import MODEL, free_port
 from tests.conftest import ROOT
-
-MODEL = ROOT / "models" / "fanzha.tar.gz"
 
 
 def endpoints(tmp_path: Path, tracker_store: str) -> Path:

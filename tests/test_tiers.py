@@ -6,7 +6,9 @@ from inspect import unwrap
 
 import pytest
 
-from tests import conftest, test_faq_selector, test_outreach_e2e, test_patch_parity, test_report_walkthrough, tier_samples
+from tests import (
+    conftest, test_faq_selector, test_outreach_e2e, test_patch_parity, test_preflight, test_report_walkthrough, tier_samples,
+)
 from tests.tiers import tiers
 
 
@@ -19,6 +21,12 @@ def test_a_fixture_that_loads_the_model_through_a_helper_makes_the_test_model() 
     assert tiers(unwrap(conftest.plain_serving_agent)) == {"model"}  # through tests.agents.serving_agent
     fixtures = [unwrap(test_faq_selector.parsed), unwrap(conftest.plain_serving_agent)]
     assert tiers(test_faq_selector.test_faq_questions_get_the_same_answer_and_ranking, fixtures) == {"model"}
+
+
+def test_a_test_that_reads_the_model_file_is_model() -> None:
+    # make test runs the unit tests while the model trains: reading the file is needing the model.
+    assert tiers(test_preflight.test_the_projects_own_settings_pass) == {"model"}
+    assert tiers(test_preflight.test_a_file_that_is_not_a_model_is_named) == {"unit"}  # a model of its own
 
 
 def test_a_test_module_run_as_a_program_is_tiered_by_its_main_block() -> None:

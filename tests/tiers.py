@@ -2,9 +2,10 @@
 
 A test is ``browser`` when it (or a fixture or helper it calls, followed through the test
 helpers) drives Chromium, ``e2e`` when it starts the real assistant, the run command, a Rasa
-server or the shared PostgreSQL/Redis, ``model`` when it loads the trained model in the process
-(or in a test module it runs as a program, ``python -m tests.…``: followed into that module's
-``__main__`` block), and ``unit`` otherwise. The names are found in the source with ``ast``: a new test that starts
+server or the shared PostgreSQL/Redis, ``model`` when it loads the trained model or reads its
+file (``tests.assistant.MODEL``: ``make test`` runs the unit tests while the model trains), in
+the process or in a test module it runs as a program (``python -m tests.…``: followed into that
+module's ``__main__`` block), and ``unit`` otherwise. The names are found in the source with ``ast``: a new test that starts
 the assistant through ``tests.assistant.Assistant`` is tiered without anyone remembering to.
 """
 from __future__ import annotations
@@ -19,7 +20,11 @@ from typing import Any, Callable, Iterable
 TIERS = ("unit", "model", "e2e", "browser")
 # What makes a test slow or needs the system packages, by where it comes from.
 HEAVY_MODULES = {"tests.browser": "browser", "tests.shared_stores": "e2e", "tests.agents": "model"}
-HEAVY_NAMES = {("tests.assistant", "Assistant"): "e2e", ("rasa.core.agent", "Agent"): "model"}
+HEAVY_NAMES = {
+    ("tests.assistant", "Assistant"): "e2e",
+    ("tests.assistant", "MODEL"): "model",
+    ("rasa.core.agent", "Agent"): "model",
+}
 # Strings in code (not docstrings), all in one definition: the run command, the rasa command
 # line (ROOT / ".venv" / "bin" / "rasa").
 HEAVY_STRINGS = {("scripts/run.sh",): "e2e", ("bin", "rasa"): "e2e"}
