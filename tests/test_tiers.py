@@ -7,7 +7,13 @@ from inspect import unwrap
 import pytest
 
 from tests import (
-    conftest, test_faq_selector, test_outreach_e2e, test_patch_parity, test_preflight, test_report_walkthrough, tier_samples,
+    conftest,
+    test_faq_selector,
+    test_outreach_e2e,
+    test_patch_parity,
+    test_preflight,
+    test_report_walkthrough,
+    tier_samples,
 )
 from tests.tiers import tiers
 
