@@ -33,8 +33,8 @@ RISK_COLOURS = {"high": "红色", "medium": "橙色", "low": "黄色", "none": "
 @dataclass(frozen=True)
 class Weights:
     type_share: float = 0.7  # share of the type model's "not ordinary" log-odds in the scam evidence
-    own_flags: float = 1.0  # how far a type's own red flags move its type score
-    shared_flags: float = 0.5  # shared techniques typical of the type
+    own_flags: float = 0.5  # how far a type's own red flags move its type score
+    shared_flags: float = 1.0  # shared techniques typical of the type
     flags: float = 2.0  # how far red flags (all together) move the scam log-odds
     prior: float = -1.0  # log-odds added to "scam": a text with no evidence is not a scam
     calm: float = 6.0  # how far calm signs (a warning, a plain notice) move the scam log-odds down
