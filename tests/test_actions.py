@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.check import ActionCheckScam, same_point
 from actions.privacy import ActionWarnSensitive
 from actions.report import ActionExplainReporting, ActionMoneyMovingNow, ActionReportScammed
 from tests.actions_helpers import slot_events, texts, tracker_for
+from tests.conftest import ROOT
 
 
 async def test_a_clear_scam_gets_a_verdict_that_names_the_type_and_110(knowledge) -> None:
@@ -20,6 +24,14 @@ async def test_a_clear_scam_gets_a_verdict_that_names_the_type_and_110(knowledge
     assert "安全账户" in said  # the red flag in the user's own words
     assert "110" in said
     assert slots["check_pending"] is False
+
+
+def test_loading_the_check_action_leaves_nothing_for_the_first_message_to_load() -> None:
+    # A fresh process, as the action server is: jieba's dictionary is loaded with the module.
+    probe = "import actions.check; from knowledge.classifier import _segmenter; print(_segmenter.cache_info().currsize)"
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.split()[-1] == "1"
 
 
 async def test_an_unclear_case_gets_a_follow_up_question_then_a_verdict(knowledge) -> None:
