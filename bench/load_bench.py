@@ -357,7 +357,7 @@ async def socketio_user(run: Run, url: str) -> None:
                 await run.think()
     finally:
         if client.connected:
-            await client.disconnect()
+            await client.eio.disconnect(abort=True)  # a clean disconnect waits 30 s for the held long-poll
 
 
 async def check_server(url: str, token: str) -> None:

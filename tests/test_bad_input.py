@@ -161,7 +161,7 @@ class Widget:
         return self
 
     async def __aexit__(self, *_: Any) -> None:
-        await self.client.disconnect()
+        await self.client.eio.disconnect(abort=True)  # a clean disconnect waits 30 s for the held long-poll
 
     async def session(self, session_id: Any) -> str:
         """The session the server confirms: ``session_id`` if this widget was given it, else a new one."""
