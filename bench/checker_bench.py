@@ -1,6 +1,6 @@
 """Benchmark the scam checker on texts it was not trained on.
 
-    .venv/bin/python bench/checker_bench.py [--errors] [--msglog PATH] [--no-speed]
+    .venv/bin/python bench/checker_bench.py [--errors] [--confusion] [--msglog PATH] [--no-speed]
 
 Three measures of accuracy, from the most flattering to the least:
 - the evaluation set bench/checker_dev (never trained on, but written in the same hand and
@@ -28,6 +28,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def share(verdicts: list, *risks: str) -> str:
     return f"{sum(v.risk in risks for v in verdicts) / max(1, len(verdicts)):.1%}"
 
 
-def style_holdout(knowledge, show_errors: bool) -> list[str]:
+def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False) -> list[str]:
     """Train without one style, test on it, for each style; pooled over the four folds."""
     from knowledge.checker import Checker
     from knowledge.classifier import TypeClassifier
@@ -128,7 +129,22 @@ def style_holdout(knowledge, show_errors: bool) -> list[str]:
                     print(f"  [{style}] {e.label} -> {v.scam_type} ({v.risk}): {e.text[:80]}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
-    return ["style hold-out, four folds pooled:"] + pooled + [calibration, "per style:"] + lines
+    confusion = confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM) if show_confusion else []
+    return ["style hold-out, four folds pooled:"] + pooled + [calibration, "per style:"] + lines + confusion
+
+
+def confusion_lines(gold: list[str], predicted: list[str], not_scam: tuple[str, ...], cells: int = 30) -> list[str]:
+    """Where the style hold-out goes wrong: scam vs not (ordinary and advert together), then the
+    largest gold → predicted cells, the places to read the examples for boundary cases."""
+    gold = ["ordinary" if g in not_scam else g for g in gold]
+    pairs = Counter(zip(gold, predicted))
+    scam = lambda label: label != "ordinary"  # noqa: E731
+    square = Counter((scam(g), scam(p)) for g, p in zip(gold, predicted))
+    lines = ["confusion (style hold-out): scam named a scam type "
+             f"{square[True, True]}, scam rated calm {square[True, False]}, ordinary or advert named a type "
+             f"{square[False, True]}, ordinary or advert calm {square[False, False]}; largest cells gold -> predicted:"]
+    lines += [f"  {g} -> {p}: {n}" for (g, p), n in pairs.most_common() if g != p][:cells]
+    return lines
 
 
 def calibration_line(probabilities: list[float], is_scam: list[bool], bins: int = 10) -> str:
@@ -193,7 +209,7 @@ def main() -> int:
                 print(f"  {d.label} -> {v.scam_type} ({v.risk}): {d.text[:80]}")
 
     print("\n## the checker's figures")
-    for line in style_holdout(knowledge, show_errors):
+    for line in style_holdout(knowledge, show_errors, "--confusion" in sys.argv):
         print(line)
     if msglog.exists():
         for line in msglog_lines(checker, msglog, training):
