@@ -114,13 +114,6 @@ SPOKEN_TELLS = [
 ]
 
 
-@pytest.mark.parametrize("text, flag", SPOKEN_TELLS)
-def test_tells_are_found_in_the_words_residents_use(checker, text, flag):
-    hits = {h.flag: h for h in checker.check(text).red_flags}
-    assert flag in hits, sorted(hits)
-    assert text[hits[flag].start : hits[flag].end] == hits[flag].text
-
-
 # The same words in ordinary life: each must not raise the flag next to it.
 LOOK_ALIKES = [
     ("医生说降压药千万不能停，按时吃", "miracle_health_product"),
@@ -143,33 +136,11 @@ LOOK_ALIKES = [
 ]
 
 
-@pytest.mark.parametrize("text, flag", LOOK_ALIKES)
-def test_ordinary_look_alikes_do_not_raise_the_tell(checker, text, flag):
-    assert flag not in {h.flag for h in checker.check(text).red_flags}
-
-
 def test_a_homophone_rule_does_not_break_other_words():
     """"用金" is not a spelling of 佣金: it is part of 备用金 (a loan product scammers name) and 费用金额."""
     normaliser = Normaliser(load_variants())
     assert normaliser.text("先去备用金里借一笔") == "先去备用金里借一笔"
     assert normaliser.text("费用金额") == "费用金额"
-
-
-# Techniques added for real phrasing (a stranger claiming kinship, cards and limits at someone
-# else's command, fees to a private account, case secrecy, coaching for the bank counter, ATM
-# "refunds"): none may fire on any ordinary or advert text the checker was trained with.
-NEW_TECHNIQUES = ("adopted_kin", "cards_at_their_command", "fee_to_private_account", "case_secrecy_control",
-                  "coached_bank_answer", "atm_guided")
-
-
-def test_new_techniques_never_fire_on_ordinary_texts(knowledge, checker):
-    from knowledge.loader import NOT_SCAM
-
-    known = {f.id for t in knowledge.scam_types.values() for f in t.red_flags} | set(knowledge.shared_flags)
-    assert set(NEW_TECHNIQUES) <= known
-    fired = [(e.text, h.flag) for e in knowledge.examples if e.label in NOT_SCAM
-             for h in checker.flags.find(e.text) if h.flag in NEW_TECHNIQUES]
-    assert not fired, fired[:5]
 
 
 # Tells written from the type files' own stages and the police's published red flags (not from
@@ -217,11 +188,6 @@ STAGE_TELLS = [
 ]
 
 
-@pytest.mark.parametrize("text, flag", STAGE_TELLS)
-def test_each_stage_of_a_scam_has_a_tell_in_plain_words(checker, text, flag):
-    assert flag in {h.flag for h in checker.check(text).red_flags}
-
-
 STAGE_LOOK_ALIKES = [
     ("群里老师让我们下载一个背单词app每天打卡", "designated_platform"),
     ("进了个家长群，老师让下载钉钉上网课", "designated_platform"),
@@ -256,18 +222,32 @@ STAGE_LOOK_ALIKES = [
 ]
 
 
-@pytest.mark.parametrize("text, flag", STAGE_LOOK_ALIKES)
-def test_everyday_sentences_do_not_raise_the_stage_tells(checker, text, flag):
+@pytest.mark.parametrize("text, flag", SPOKEN_TELLS + STAGE_TELLS)
+def test_tells_are_found_in_the_words_residents_use(checker, text, flag):
+    hits = {h.flag: h for h in checker.check(text).red_flags}
+    assert flag in hits, sorted(hits)
+    assert text[hits[flag].start : hits[flag].end] == hits[flag].text
+
+
+@pytest.mark.parametrize("text, flag", LOOK_ALIKES + STAGE_LOOK_ALIKES)
+def test_ordinary_look_alikes_do_not_raise_the_tell(checker, text, flag):
     assert flag not in {h.flag for h in checker.check(text).red_flags}
 
 
-def test_stage_flags_never_fire_on_ordinary_texts(knowledge, checker):
-    """The three techniques added from the stages (a stalled withdrawal, a "customer service" who
-    guides every step, a caller who knows the booking) fire on no ordinary or advert example."""
+# Techniques added for real phrasing (a stranger claiming kinship, cards and limits at someone
+# else's command, fees to a private account, case secrecy, coaching for the bank counter, ATM
+# "refunds") and from the stages (a stalled withdrawal, a "customer service" who guides every
+# step, a caller who knows the booking): none may fire on any ordinary or advert text the checker
+# was trained with.
+NEW_TECHNIQUES = ("adopted_kin", "cards_at_their_command", "fee_to_private_account", "case_secrecy_control",
+                  "coached_bank_answer", "atm_guided", "withdraw_stalled", "guided_operation", "knows_booking")
+
+
+def test_new_techniques_never_fire_on_ordinary_texts(knowledge, checker):
     from knowledge.loader import NOT_SCAM
 
-    added = {"withdraw_stalled", "guided_operation", "knows_booking"}
-    assert added <= {f.id for t in knowledge.scam_types.values() for f in t.red_flags}
+    known = {f.id for t in knowledge.scam_types.values() for f in t.red_flags} | set(knowledge.shared_flags)
+    assert set(NEW_TECHNIQUES) <= known
     fired = [(e.text, h.flag) for e in knowledge.examples if e.label in NOT_SCAM
-             for h in checker.flags.find(e.text) if h.flag in added]
+             for h in checker.flags.find(e.text) if h.flag in NEW_TECHNIQUES]
     assert not fired, fired[:5]
