@@ -138,8 +138,7 @@ def confusion_lines(gold: list[str], predicted: list[str], not_scam: tuple[str, 
     largest gold → predicted cells, the places to read the examples for boundary cases."""
     gold = ["ordinary" if g in not_scam else g for g in gold]
     pairs = Counter(zip(gold, predicted))
-    scam = lambda label: label != "ordinary"  # noqa: E731
-    square = Counter((scam(g), scam(p)) for g, p in zip(gold, predicted))
+    square = Counter((g != "ordinary", p != "ordinary") for g, p in zip(gold, predicted))
     lines = ["confusion (style hold-out): scam named a scam type "
              f"{square[True, True]}, scam rated calm {square[True, False]}, ordinary or advert named a type "
              f"{square[False, True]}, ordinary or advert calm {square[False, False]}; largest cells gold -> predicted:"]
