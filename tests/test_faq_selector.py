@@ -24,8 +24,14 @@ def parsed(plain_serving_agent: Agent) -> list[tuple[dict[str, Any], dict[str, A
     return asyncio.run(parse_all())
 
 
+def classified(parse: dict[str, Any]) -> str:
+    """The intent the classifier gave, which the selector sees: Rasa's FallbackClassifier runs
+    after it and may put nlu_fallback above it."""
+    return next(ranked["name"] for ranked in parse["intent_ranking"] if ranked["name"] != "nlu_fallback")
+
+
 def test_faq_questions_get_the_same_answer_and_ranking(parsed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    faq = [(before, after) for before, after in parsed if before["intent"]["name"] == "faq"]
+    faq = [(before, after) for before, after in parsed if classified(before) == "faq"]
     assert len(faq) > 20
     assert [after for _, after in faq] == [before for before, _ in faq]
     assert all(after["response_selector"]["faq"]["response"]["utter_action"].startswith("utter_faq/") for _, after in faq)
@@ -33,7 +39,7 @@ def test_faq_questions_get_the_same_answer_and_ranking(parsed: list[tuple[dict[s
 
 def test_other_messages_keep_intent_and_entities_and_skip_the_faq_choice(
         parsed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    others = [(before, after) for before, after in parsed if before["intent"]["name"] != "faq"]
+    others = [(before, after) for before, after in parsed if classified(before) != "faq"]
     assert len(others) > 60
     for before, after in others:
         assert "faq" in before["response_selector"]  # Rasa's selector chose an answer nobody reads
