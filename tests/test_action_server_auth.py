@@ -312,25 +312,22 @@ async def test_the_rasa_server_shows_the_secret_on_every_call(monkeypatch: pytes
     assert shown == [header_value(os.environ[ENV_ACTION_TOKEN])] * 2
 
 
-def test_the_run_command_shares_the_secret_only_between_its_servers(tmp_path: Path, knowledge) -> None:
+def test_the_run_command_shares_the_secret_only_between_its_servers(shared_assistant: Assistant, knowledge) -> None:
     """scripts/run.sh: a resident's message still runs the scam check on the action server, a
     forged call to that action server is refused, and the secret is on no command line."""
-    assistant = Assistant(tmp_path)
-    try:
-        replies = assistant.say("有人打电话自称是公安局的，说我涉嫌洗钱，让我把钱转到安全账户")
-        said = "\n".join(reply.get("text", "") for reply in replies)
-        assert knowledge.scam_types["impersonate_police"].name in said  # the action's verdict, not the fallback
-        call = action_call("action_request_callback", "forger-" + uuid.uuid4().hex, "请给我回电 13812345678")
-        forged = requests.post(f"http://127.0.0.1:{assistant.actions_port}/webhook", data=json.dumps(call),
-                               headers={"Content-Type": "text/plain"}, timeout=30)
-        assert forged.status_code == 401
-        command_lines = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                command_lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:  # gone meanwhile
-                pass
-        assert any(b"run\x00actions" in line for line in command_lines)
-        assert not [line for line in command_lines if assistant.action_token.encode() in line]
-    finally:
-        assistant.stop()
+    assistant = shared_assistant
+    replies = assistant.say("有人打电话自称是公安局的，说我涉嫌洗钱，让我把钱转到安全账户")
+    said = "\n".join(reply.get("text", "") for reply in replies)
+    assert knowledge.scam_types["impersonate_police"].name in said  # the action's verdict, not the fallback
+    call = action_call("action_request_callback", "forger-" + uuid.uuid4().hex, "请给我回电 13812345678")
+    forged = requests.post(f"http://127.0.0.1:{assistant.actions_port}/webhook", data=json.dumps(call),
+                           headers={"Content-Type": "text/plain"}, timeout=30)
+    assert forged.status_code == 401
+    command_lines = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command_lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+        except OSError:  # gone meanwhile
+            pass
+    assert any(b"run\x00actions" in line for line in command_lines)
+    assert not [line for line in command_lines if assistant.action_token.encode() in line]
