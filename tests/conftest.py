@@ -48,17 +48,24 @@ def shared_assistant(tmp_path_factory):
     running.stop()
 
 
+# Session fixtures that load the model: each worker using one pays for the load, so their tests share a worker.
+SHARED_PER_WORKER = ("shared_assistant", "plain_serving_agent")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test unit / model / e2e / browser from what it uses (tests/tiers.py); with
     ``-n N --dist loadgroup`` (`make pytest`) also put each file on one worker, as its module
-    fixtures start assistants and browsers, and the files using ``shared_assistant`` on the same one."""
+    fixtures start assistants and browsers, and the files using one of SHARED_PER_WORKER on the same one."""
     from tests.tiers import tiers
 
     if getattr(config.option, "loadgroup", False):  # what pytest-xdist sets on its workers for --dist loadgroup
+        group = {item.path: item.path.stem for item in items}
+        for item in items:  # a whole file, as its module fixtures would otherwise start twice
+            used = getattr(item, "fixturenames", ())
+            group[item.path] = next((shared for shared in SHARED_PER_WORKER if shared in used), group[item.path])
         for item in items:
-            group = "shared_assistant" if "shared_assistant" in getattr(item, "fixturenames", ()) else item.path.stem
-            item.add_marker(pytest.mark.xdist_group(group))
+            item.add_marker(pytest.mark.xdist_group(group[item.path]))
     for item in items:
         test = getattr(item, "function", None)
         if test is None:
