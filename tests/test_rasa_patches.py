@@ -54,6 +54,7 @@ def rasa_as_it_stands() -> dict[str, Any]:
     from rasa.core.actions.action import RemoteAction
     from rasa.core.policies.ted_policy import TEDPolicy
     from rasa.core.processor import MessageProcessor
+    from rasa.nlu.extractors.crf_entity_extractor import CRFEntityExtractor
     from rasa.nlu.selectors.response_selector import ResponseSelector
     from rasa.shared.core.events import Event
     from rasa.utils.tensorflow.models import RasaModel
@@ -61,6 +62,7 @@ def rasa_as_it_stands() -> dict[str, Any]:
 
     return {
         "model_loading": RasaModel.__dict__["load"].__func__,
+        "crf_loading": CRFEntityExtractor.__dict__["load"].__func__,
         "event_types": Event.__dict__["resolve_by_type"].__func__,
         "proxy": tuple(DEFAULT_CONFIG.get(name) for name in ("PROXIES_COUNT", "REAL_IP_HEADER", "FORWARDED_SECRET")),
         "ted_shortcut": (TEDPolicy.__dict__["predict_action_probabilities"], rasa.core.processor.DaskGraphRunner),

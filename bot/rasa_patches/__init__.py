@@ -16,6 +16,7 @@ from types import ModuleType
 # In the order they are installed (model_loading first: it must run before TensorFlow loads).
 EVERY_PATCH = (
     "model_loading",  # neural models built for answering only: 730 MB instead of 1.33 GB
+    "crf_loading",  # the entity CRF read from var/cache/ instead of trained again at each start
     "event_types",  # each event's class looked up once per type, not per event and turn
     "proxy",  # which forwarded headers name the client, from FANZHA_PROXIES_COUNT etc.
     "ted_shortcut",  # TED runs only when its answer can still win
@@ -26,7 +27,7 @@ EVERY_PATCH = (
     "action_guard",  # a failed custom action still answers (110, 96110); the action token
 )
 # The understanding server answers /model/parse only.
-FOR_UNDERSTANDING = ("model_loading", "faq_selector")
+FOR_UNDERSTANDING = ("model_loading", "crf_loading", "faq_selector")
 
 
 def _module(name: str) -> ModuleType:
