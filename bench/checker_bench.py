@@ -1,6 +1,9 @@
 """Benchmark the scam checker on texts it was not trained on.
 
-    .venv/bin/python bench/checker_bench.py [--errors] [--confusion] [--msglog PATH] [--no-speed]
+    .venv/bin/python bench/checker_bench.py [--errors] [--confusion] [--show-false-alarms] [--msglog PATH] [--no-speed]
+
+--show-false-alarms prints the ordinary and advert examples (knowledge/examples, our own texts)
+that the style hold-out rates medium or high, with their red flags: where a rule fires on everyday text.
 
 Three measures of accuracy, from the most flattering to the least:
 - the evaluation set bench/checker_dev (never trained on, but written in the same hand and
@@ -102,7 +105,7 @@ def share(verdicts: list, *risks: str) -> str:
     return f"{sum(v.risk in risks for v in verdicts) / max(1, len(verdicts)):.1%}"
 
 
-def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False) -> list[str]:
+def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, show_false_alarms: bool = False) -> list[str]:
     """Train without one style, test on it, for each style; pooled over the four folds."""
     from knowledge.checker import Checker
     from knowledge.classifier import TypeClassifier
@@ -127,6 +130,12 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False) ->
             for e, v in zip(held, found):
                 if (v.scam_type or "ordinary") != ("ordinary" if e.label in NOT_SCAM else e.label):
                     print(f"  [{style}] {e.label} -> {v.scam_type} ({v.risk}): {e.text[:80]}")
+        if show_false_alarms:
+            for e, v in zip(held, found):
+                if e.label in NOT_SCAM and v.risk in ("high", "medium"):
+                    flags = ", ".join(sorted({h.flag for h in v.red_flags})) or "no red flag"
+                    text = e.text[:100].replace("\n", " / ")
+                    print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flags}): {text}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
     confusion = confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM) if show_confusion else []
@@ -208,7 +217,7 @@ def main() -> int:
                 print(f"  {d.label} -> {v.scam_type} ({v.risk}): {d.text[:80]}")
 
     print("\n## the checker's figures")
-    for line in style_holdout(knowledge, show_errors, "--confusion" in sys.argv):
+    for line in style_holdout(knowledge, show_errors, "--confusion" in sys.argv, "--show-false-alarms" in sys.argv):
         print(line)
     if msglog.exists():
         for line in msglog_lines(checker, msglog, training):
