@@ -2,6 +2,7 @@
 first, and an unreadable cache file only means training again (bot/rasa_patches/crf_loading.py)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,8 +43,6 @@ def tagging(extractor: CRFEntityExtractor, stored_crf: tuple[dict[str, Any], Loc
     """The entity CRF's marginals for every 20th training sentence."""
     config, storage, resource = stored_crf
     with storage.read_from(resource) as model_dir:
-        import json
-
         sentences = json.loads((Path(model_dir) / "crf_dataset.json").read_text(encoding="utf-8"))[::20]
     tagger = extractor.entity_taggers["entity"]
     return [tagger.predict_marginals_single(

@@ -221,18 +221,6 @@ STAGE_LOOK_ALIKES = [
 ]
 
 
-@pytest.mark.parametrize("text, flag", SPOKEN_TELLS + STAGE_TELLS)
-def test_tells_are_found_in_the_words_residents_use(checker, text, flag):
-    hits = {h.flag: h for h in checker.check(text).red_flags}
-    assert flag in hits, sorted(hits)
-    assert text[hits[flag].start : hits[flag].end] == hits[flag].text
-
-
-@pytest.mark.parametrize("text, flag", LOOK_ALIKES + STAGE_LOOK_ALIKES)
-def test_ordinary_look_alikes_do_not_raise_the_tell(checker, text, flag):
-    assert flag not in {h.flag for h in checker.check(text).red_flags}
-
-
 # Techniques added for real phrasing (a stranger claiming kinship, cards and limits at someone
 # else's command, fees to a private account, case secrecy, coaching for the bank counter, ATM
 # "refunds") and from the stages (a stalled withdrawal, a "customer service" who guides every
@@ -322,15 +310,15 @@ EVERYDAY_LOOK_ALIKES = [
 ]
 
 
-@pytest.mark.parametrize("text, flag", EVERYDAY_TELLS)
-def test_narrowed_rules_still_catch_the_tell(checker, text, flag):
+@pytest.mark.parametrize("text, flag", SPOKEN_TELLS + STAGE_TELLS + EVERYDAY_TELLS)
+def test_tells_are_found_in_the_words_residents_use(checker, text, flag):
     hits = {h.flag: h for h in checker.check(text).red_flags}
     assert flag in hits, sorted(hits)
     assert text[hits[flag].start : hits[flag].end] == hits[flag].text
 
 
-@pytest.mark.parametrize("text, flag", EVERYDAY_LOOK_ALIKES)
-def test_everyday_sentences_do_not_raise_the_tell(checker, text, flag):
+@pytest.mark.parametrize("text, flag", LOOK_ALIKES + STAGE_LOOK_ALIKES + EVERYDAY_LOOK_ALIKES)
+def test_ordinary_look_alikes_do_not_raise_the_tell(checker, text, flag):
     assert flag not in {h.flag for h in checker.check(text).red_flags}
 
 
