@@ -206,6 +206,27 @@ def regex_entities(text: str) -> list[tuple[int, int, str]]:
     return sorted(trimmed)
 
 
+class RedFlagTagger:
+    """The pipeline step that finds red flags and calm signs; each pipeline gets its own."""
+
+    flags: FlagMatcher
+    calm: FlagMatcher
+
+    def __call__(self, doc: Any) -> Any:
+        from spacy.tokens import Span
+
+        normalised = self.flags.normaliser(doc.text)
+        hits = self.flags.find(doc.text, normalised)
+        doc.user_data[FLAG_HITS] = hits
+        doc.user_data[CALM_HITS] = self.calm.find(doc.text, normalised)
+        doc.spans["red_flags"] = [
+            Span(doc, span.start, span.end, label=hit.flag)
+            for hit in hits
+            if (span := doc.char_span(hit.start, hit.end, alignment_mode="expand")) is not None
+        ]
+        return doc
+
+
 def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMatcher, FlagMatcher]:
     """Blank Chinese spaCy pipeline: jieba tokens, lexicon entities, regex entities, red flags.
 
@@ -213,7 +234,6 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMat
     """
     spacy = _import_spacy()
     from spacy.language import Language
-    from spacy.tokens import Span
     from spacy.util import filter_spans
 
     flags = FlagMatcher(
@@ -250,19 +270,10 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMat
 
     nlp.add_pipe("fanzha_regex_entities")
 
-    @Language.component("fanzha_red_flags")
-    def red_flags(doc: Any) -> Any:
-        normalised = flags.normaliser(doc.text)
-        hits = flags.find(doc.text, normalised)
-        doc.user_data[FLAG_HITS] = hits
-        doc.user_data[CALM_HITS] = calm.find(doc.text, normalised)
-        doc.spans["red_flags"] = [
-            Span(doc, span.start, span.end, label=hit.flag)
-            for hit in hits
-            if (span := doc.char_span(hit.start, hit.end, alignment_mode="expand")) is not None
-        ]
-        return doc
-
-    nlp.add_pipe("fanzha_red_flags")
-    nlp.get_pipe("fanzha_red_flags")  # registered per pipeline: each closes over its own flags
+    if not Language.has_factory("fanzha_red_flags"):
+        # A factory, not a component: spaCy keeps the first function registered under a name, so
+        # a component closing over its matchers would serve every later pipeline the first rules.
+        Language.factory("fanzha_red_flags", func=lambda nlp, name: RedFlagTagger())
+    tagger = nlp.add_pipe("fanzha_red_flags")
+    tagger.flags, tagger.calm = flags, calm
     return nlp, flags, calm

@@ -4,10 +4,12 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
 from bot.cli.main import run_jsonl
+from knowledge.checker import Checker
 from knowledge.loader import KnowledgeError, load_knowledge
 from tests.conftest import ROOT
 
@@ -107,6 +109,17 @@ def test_red_flag_spans_are_exact(checker):
         assert text[hit.start : hit.end] == hit.text
     found = {h.text for h in verdict.red_flags}
     assert any("安全账户" in t for t in found) and any("屏幕共享" in t for t in found)
+
+
+def test_each_checker_finds_the_red_flags_of_its_own_knowledge(checker, knowledge):
+    """A second Checker built from edited rules in the same process (a test, the bench) must use
+    them, not the first pipeline's."""
+    flag = knowledge.shared_flags["verification_code_request"]
+    text = "只在改过的规则里出现的说法"
+    edited = replace(knowledge, shared_flags={**knowledge.shared_flags,
+                                              flag.id: replace(flag, phrases=(*flag.phrases, text))})
+    assert flag.id in {h.flag for h in Checker(edited).check(text).red_flags}
+    assert flag.id not in {h.flag for h in checker.check(text).red_flags}
 
 
 def test_entities_are_extracted(checker):
