@@ -1,9 +1,13 @@
 """Benchmark the scam checker on texts it was not trained on.
 
     .venv/bin/python bench/checker_bench.py [--errors] [--confusion] [--show-false-alarms] [--msglog PATH] [--no-speed]
+                                             [--lookalikes-only] [--dev-only]
 
 --show-false-alarms prints the ordinary and advert examples (knowledge/examples, our own texts)
-that the style hold-out rates medium or high, with their red flags: where a rule fires on everyday text.
+that the style hold-out rates medium or high, with their red flags, and the dev look-alikes rated
+medium or high: where a rule fires on everyday text.
+--lookalikes-only prints only the look-alike figures (quick, for tuning rules); --dev-only leaves
+out bench/checker_lookalikes/test.yml, which is read once, at the end, never to tune rules.
 
 Three measures of accuracy, from the most flattering to the least:
 - the evaluation set bench/checker_dev (never trained on, but written in the same hand and
@@ -12,7 +16,9 @@ Three measures of accuracy, from the most flattering to the least:
   without that style and tested on it; the four folds are pooled. These are the checker's
   figures: a resident's message is in a style the examples may not have;
 - false alarms on msglog (real chat lines and adverts, never trained on, never copied; read
-  from ../shared/data/msglog/messages.jsonl).
+  from ../shared/data/msglog/messages.jsonl);
+- false alarms on hard everyday look-alikes (bench/checker_lookalikes: airline and bank notices,
+  police warnings, talk about the news … that share words with scams), dev and test apart.
 Then speed: batch throughput on one core, per-text latency, and start-up measured as fresh
 processes (``python -c``: import + build Checker + first verdict, and ``fanzha check``), each
 the median of three runs with the classifier cache warm, plus one cold start.
@@ -33,13 +39,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FIRST_TEXT = "对方说是客服，让我下载会议软件开启屏幕共享，把钱转到安全账户"
 START = f"from knowledge.checker import Checker; Checker().check({FIRST_TEXT!r})"
 
-from bench.dataset import MSGLOG, load_dev_set, load_msglog, near_duplicates  # noqa: E402
+from bench.dataset import MSGLOG, Labelled, load_dev_set, load_lookalikes, load_msglog, near_duplicates  # noqa: E402
 
 
 def f1_table(gold: list[str], predicted: list[str], labels: list[str]) -> dict[str, tuple[float, float, float, int]]:
@@ -186,6 +193,36 @@ def msglog_lines(checker, path: Path, training: list[str]) -> list[str]:
     return lines
 
 
+def lookalike_lines(checker, training: list[str], splits: tuple[str, ...], show_false_alarms: bool) -> list[str]:
+    """Everyday texts that share words with scams: share rated high and medium or high, per split,
+    overall, by category and by style."""
+    found: dict[str, list[tuple[Labelled, Any]]] = {}
+    lines = []
+    for split in splits:
+        rows = load_lookalikes(split)
+        overlap = near_duplicates([r.text for r in rows], training)
+        found[split] = list(zip(rows, checker.check_many([r.text for r in rows])))
+        only = [v for _, v in found[split]]
+        lines.append(f"look-alikes {split} ({len(rows)}; near-duplicates of training examples: {len(overlap)}, must be 0): "
+                     f"rated high {share(only, 'high')}, medium or high {share(only, 'high', 'medium')}")
+    groups = sorted({r.label for rows in found.values() for r, _ in rows})
+    groups += sorted({"style " + r.kind for rows in found.values() for r, _ in rows})
+    lines += ["| group | " + " | ".join(f"{s} n | {s} high | {s} medium+" for s in splits) + " |",
+              "|---|" + "---|---|---|" * len(splits)]
+    for group in groups:
+        cells = []
+        for split in splits:
+            only = [v for r, v in found[split] if group in (r.label, "style " + r.kind)]
+            cells.append(f"{len(only)} | {share(only, 'high')} | {share(only, 'high', 'medium')}")
+        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    if show_false_alarms and "dev" in found:
+        for r, v in found["dev"]:
+            if v.risk in ("high", "medium"):
+                flags = ", ".join(sorted({h.flag for h in v.red_flags})) or "no red flag"
+                lines.append(f"  look-alike [{r.kind}/{r.label}] -> {v.scam_type} ({v.risk}; {flags}): {r.text[:100]}")
+    return lines
+
+
 def main() -> int:
     show_errors = "--errors" in sys.argv
     msglog = Path(sys.argv[sys.argv.index("--msglog") + 1]) if "--msglog" in sys.argv else MSGLOG
@@ -199,6 +236,12 @@ def main() -> int:
     training = [e.text for e in knowledge.examples]
     counts = {kind: sum(e.kind == kind for e in knowledge.examples) for kind in sorted({e.kind for e in knowledge.examples})}
     print(f"training examples: {len(training)} ({', '.join(f'{k} {n}' for k, n in counts.items())})")
+    splits = ("dev",) if "--dev-only" in sys.argv else ("dev", "test")
+    print("\n## everyday look-alikes (bench/checker_lookalikes)")
+    for line in lookalike_lines(checker, training, splits, "--show-false-alarms" in sys.argv):
+        print(line)
+    if "--lookalikes-only" in sys.argv:
+        return 0
 
     overlap = near_duplicates([d.text for d in dev], training)
     overlap_texts = {t for t, _, _ in overlap}

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 
 DEV_DIR = Path(__file__).resolve().parent / "checker_dev"
+# Everyday texts that share words with scams (README.md there): dev may guide rules, test never.
+LOOKALIKES_DIR = Path(__file__).resolve().parent / "checker_lookalikes"
 # Real chat lines and adverts for false alarms; evaluation only, read where it lies.
 MSGLOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "msglog" / "messages.jsonl"
 
@@ -25,6 +27,12 @@ def load_dev_set(directory: Path = DEV_DIR) -> list[Labelled]:
         for row in yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]:
             items.append(Labelled(str(row["text"]), str(row["label"]), str(row["kind"])))
     return items
+
+
+def load_lookalikes(split: str, directory: Path = LOOKALIKES_DIR) -> list[Labelled]:
+    """One split ("dev" or "test") of the look-alikes, as (text, category, style)."""
+    rows = yaml.safe_load((directory / f"{split}.yml").read_text(encoding="utf-8"))
+    return [Labelled(str(r["text"]), str(r["category"]), str(r["style"])) for r in rows]
 
 
 def load_msglog(path: Path = MSGLOG) -> list[Labelled]:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bench.dataset import load_dev_set, near_duplicates
+from bench.dataset import load_dev_set, load_lookalikes, near_duplicates
 from tests.conftest import ROOT
 
 REQUIRED_TYPES = {
@@ -93,6 +93,16 @@ def test_the_checker_evaluation_set_is_separate_from_training(knowledge):
     assert not exact
     near = near_duplicates([d.text for d in dev], training, threshold=0.6)
     assert len(near) <= 0.02 * len(dev), near[:5]
+
+
+def test_the_everyday_look_alikes_are_separate_from_training(knowledge):
+    """bench/checker_lookalikes measures false alarms on texts never trained on."""
+    training = [e.text for e in knowledge.examples]
+    for split in ("dev", "test"):
+        rows = load_lookalikes(split)
+        assert len(rows) >= 200 and {r.kind for r in rows} == {"sms", "chat", "narrative", "spoken"}
+        assert not {_norm(t) for t in training} & {_norm(r.text) for r in rows}
+        assert not near_duplicates([r.text for r in rows], training, threshold=0.6)
 
 
 def test_knowledge_gives_only_official_numbers(knowledge):

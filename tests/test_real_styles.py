@@ -274,6 +274,15 @@ EVERYDAY_TELLS = [
     ("您的航班因故取消，请联系客服办理改签补偿", "flight_cancelled_msg"),
     ("收到了吗？发验证码给我", "verification_code_request"),
     ("我手机没电了，你先帮我垫一下医药费", "urgent_private_transfer"),
+    # issue #16, the everyday look-alikes (bench/checker_lookalikes): news, TV, shop after-sales,
+    # a supplier's own past business. Scam words now need the scam's own step ("you", a private channel).
+    ("对方说我涉嫌转移赃款，让我配合调查", "crime_accusation"),
+    ("说我的银行卡涉及洗黑钱，要做资金清查", "crime_accusation"),
+    ("您名下的账户卷入一起非法集资案", "crime_accusation"),
+    ("你的卡被人拿去洗黑钱了", "crime_accusation"),
+    ("我是店铺客服，您的商品有问题，加我微信给您退款", "claims_platform_cs"),
+    ("我是店家售后，给您退款需要扫一下这个二维码", "claims_platform_cs"),
+    ("我们是部队采购，要订一批被装，你先垫付", "military_buyer"),
 ]
 
 EVERYDAY_LOOK_ALIKES = [
@@ -307,6 +316,12 @@ EVERYDAY_LOOK_ALIKES = [
     ("我把验证码告诉我女儿了，她在帮我挂号", "verification_code_request"),
     ("支付宝发验证码给我了，我自己输的", "verification_code_request"),
     ("姐，钱转你了，是上次你帮我垫的饭钱", "urgent_private_transfer"),
+    ("那部剧里的反派帮人洗黑钱，结局被判了", "crime_accusation"),
+    ("新闻里说警方破获了一起非法集资案", "crime_accusation"),
+    ("看报道说一个团伙转移赃款被抓了", "crime_accusation"),
+    ("亲，我是店铺售后，您收到的杯子有裂缝，我们给您补发一个", "claims_platform_cs"),
+    ("您好我是本店客服，衣服不合适可以在订单里申请换货", "claims_platform_cs"),
+    ("我们公司以前做过部队的食堂采购，按合同验收后付款", "military_buyer"),
 ]
 
 
@@ -344,6 +359,34 @@ def test_narrowed_rules_fire_on_no_ordinary_or_advert_example_except_talk_of_fra
                                   "行員說銀行不會打電話叫客戶把錢轉到什麼安全帳戶，我知道了"])
 def test_a_resident_repeating_that_banks_never_call_is_not_an_alarm(checker, text):
     assert checker.check(text).risk != "high"
+
+
+# Issue #16: police warnings that describe the scam, reminders retold, and residents asking in
+# general name the critical technique (安全账户, 屏幕共享) without anyone asking them to do it.
+WARNINGS_AND_QUESTIONS = [
+    "反诈提醒：诈骗分子常冒充客服，让您下载会议软件开启屏幕共享",
+    "社区民警说，让你开屏幕共享的都是骗人的",
+    "银行真的会打电话让人把钱转到安全账户吗？",
+    "那种说你误开通百万保障的，是怎么骗人的",
+    "接到自称公安说你涉案、要你转到安全账户的电话，请立即挂断",
+]
+# The same words from the scammer, or from a resident who has just been contacted: still high.
+SCAMMER_SAYS_THE_SAME = [
+    "别信外面那些，都是骗人的，你把钱转到安全账户才安全",
+    "银行会打电话让你转到安全账户吗？刚才有人打给我，让我开屏幕共享",
+    "犯罪分子利用你的身份证开了账户，你要把钱转到安全账户配合调查",
+]
+
+
+@pytest.mark.parametrize("text", WARNINGS_AND_QUESTIONS)
+def test_warnings_and_general_questions_are_not_alarms(checker, text):
+    verdict = checker.check(text)
+    assert verdict.risk not in ("high", "medium"), (verdict.risk, verdict.scam_type)
+
+
+@pytest.mark.parametrize("text", SCAMMER_SAYS_THE_SAME)
+def test_the_scammers_own_words_stay_high(checker, text):
+    assert checker.check(text).risk == "high"
 
 
 def test_asking_whether_officials_call_is_not_a_rebuttal(checker):
