@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from .amounts import find_amounts
 from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, RedFlag, parse_yaml
-from .normalise import Normalised, Normaliser, default_normaliser
+from .normalise import Normalised, Normaliser, default_normaliser, fold_pattern
 
 PHONE = re.compile(
     r"(?<![\d*])(?:"
@@ -69,7 +69,7 @@ class FlagMatcher:
         for flag in flags:
             phrases = {self.normaliser.text(p) for p in flag.phrases}
             parts = [re.escape(p) for p in sorted(phrases, key=len, reverse=True) if p]
-            parts += [f"(?:{p})" for p in flag.patterns]
+            parts += [f"(?:{fold_pattern(p)})" for p in flag.patterns]
             self._flags.append((flag, re.compile("|".join(parts), re.IGNORECASE)))
 
     def words(self) -> set[str]:

@@ -20,6 +20,9 @@ from .loader import KNOWLEDGE_DIR, KnowledgeError, parse_yaml
 
 # Full-width ASCII and the ideographic space, one character for one character.
 _FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# The same fold for a reviewer's regex ("[^，。]" must stop at the "," the text will have), escaped:
+# a folded "？" or "（" is a literal, where "?" and "(" would be regex syntax.
+_FOLD_PATTERN = {code: re.escape(chr(folded)) for code, folded in _FOLD.items()}
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 # Whitespace, zero-width characters and the symbols people put inside words, between two
 # Chinese characters: "刷 单", "刷*单", "安-全-账-户". Punctuation that ends a phrase stays.
@@ -67,6 +70,12 @@ class Normaliser:
 
     def text(self, text: str) -> str:
         return self(text).text
+
+
+def fold_pattern(regex: str) -> str:
+    """A pattern from the knowledge files, written with full-width punctuation, as it must read to
+    match normalised text."""
+    return regex.translate(_FOLD_PATTERN)
 
 
 def _sub(pattern: re.Pattern[str], replace, text: str, origin: list[int]) -> tuple[str, list[int]]:

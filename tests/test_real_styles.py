@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.loader import KnowledgeError
+from knowledge.loader import KnowledgeError, RedFlag
+from knowledge.nlp import FlagMatcher
 from knowledge.normalise import Normaliser, load_variants
 
 
@@ -33,6 +34,18 @@ def test_the_normaliser_keeps_a_map_back_to_the_original():
     start = normalised.text.index("安全账户")
     assert text[slice(*normalised.span(start, start + 4))] == "安全 帳戶"
     assert normaliser.text("vx") == "微信" and normaliser.text("vxworks") == "vxworks"
+
+
+def test_a_pattern_means_what_its_reviewer_wrote_with_full_width_punctuation():
+    """The text's "，？（" become ",?(": a pattern written "[^，]" must still stop at the comma, and
+    "？" or "（" in it stays a literal, not regex syntax."""
+    flag = RedFlag(id="test_flag", label="test", weight=0.5, phrases=(),
+                   patterns=("转账[^，。]{0,6}验证", "是真的吗？", "（客服）"))
+    found = FlagMatcher([flag], Normaliser({}))
+    assert found.find("转账去验证") and found.find("转账后再验证")
+    assert not found.find("转账，再去验证") and not found.find("转账, 再去验证")
+    assert found.find("是真的吗？") and found.find("是真的吗?") and not found.find("是真的")
+    assert found.find("联系（客服）") and found.find("联系(客服)") and not found.find("联系客服")
 
 
 def test_a_malformed_spelling_file_names_the_field(tmp_path):
