@@ -83,6 +83,8 @@ class Assistant:
             "FANZHA_ACTION_TOKEN": self.action_token,
         }
         self.folder = tmp  # the tracker database, the reports and the log
+        # The reports' database and key both servers were given, for a test that reads or adds to them.
+        self.database_url, self.report_key = env["FANZHA_DATABASE_URL"], env["FANZHA_REPORT_KEY"]
         self.log = tmp / "run.log"
         self.process = subprocess.Popen(
             ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=self.log.open("w"),

@@ -37,10 +37,22 @@ def plain_serving_agent():
 
 
 @pytest.fixture(scope="session")
+def shortcut_serving_agent():
+    """The server's loader with the FAQ and TED shortcuts (bot/rasa_patches/) in place, for
+    comparing with ``plain_serving_agent``: a load costs seconds, and the two never meet (the FAQ
+    shortcut changes only the understanding, the TED one only the choice of the next action)."""
+    from bot.rasa_patches import faq_selector, ted_shortcut
+    from tests.agents import serving_agent
+
+    return serving_agent(faq_selector, ted_shortcut)
+
+
+@pytest.fixture(scope="session")
 def shared_assistant(tmp_path_factory):
     """One real assistant on the project's defaults (scripts/run.sh, tests/assistant.py) for the
     test files that only talk to it, each test in conversations of its own: a start costs about
-    30 s. A test that changes its settings, restarts it or reads its log starts its own."""
+    30 s. A test that changes its settings or restarts it starts its own; one that reads the log
+    reads the part written while it ran (tests/test_faults.py)."""
     from tests.assistant import Assistant
 
     running = Assistant(tmp_path_factory.mktemp("shared-assistant"))
@@ -49,7 +61,7 @@ def shared_assistant(tmp_path_factory):
 
 
 # Session fixtures that load the model: each worker using one pays for the load, so their tests share a worker.
-SHARED_PER_WORKER = ("shared_assistant", "plain_serving_agent")
+SHARED_PER_WORKER = ("shared_assistant", "plain_serving_agent", "shortcut_serving_agent")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

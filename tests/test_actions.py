@@ -174,14 +174,18 @@ def own_database(tmp_path, monkeypatch):
     common.report_store.cache_clear()
 
 
-@pytest.fixture()
-def listed() -> RiskList:
+def import_listed(risk_list: RiskList) -> None:
     """The centre's list with one phone number and one site on it."""
-    risk_list = RiskList(common.report_store())
     risk_list.import_entries([
         Entry(2, "phone", normalise("phone", LISTED_PHONE), "high", "市反诈中心预警名单", date(2026, 1, 10), "impersonate_police"),
         Entry(3, "link", normalise("link", LISTED_LINK), "medium", "市反诈中心预警名单", date(2025, 12, 3), None),
     ])
+
+
+@pytest.fixture()
+def listed() -> RiskList:
+    risk_list = RiskList(common.report_store())
+    import_listed(risk_list)
     return risk_list
 
 
@@ -276,18 +280,17 @@ async def test_a_risk_list_that_cannot_be_read_is_said_once_and_never_reported_a
     lookup_action._opened.clear()
 
 
-def test_a_resident_asking_about_a_number_gets_the_look_up_through_the_real_assistant(tmp_path, listed) -> None:
-    """The understanding, the rule and the action server together: "帮我查一下这个号码 …" over REST."""
-    from tests.assistant import Assistant
-
-    running = Assistant(tmp_path)  # the same database and key as ``listed`` (this module's environment)
-    try:
-        replies = " ".join(m.get("text", "") for m in running.say(f"帮我查一下这个号码 {LISTED_PHONE}"))
-        assert "在反诈中心的风险名单上：市反诈中心预警名单（高风险）" in replies and "境外号码" in replies
-        replies = " ".join(m.get("text", "") for m in running.say("http://45.32.11.9/bt 这个链接能点吗"))
-        assert "IP地址" in replies and lookup_texts().not_on_list in replies
-    finally:
-        running.stop()
+def test_a_resident_asking_about_a_number_gets_the_look_up_through_the_real_assistant(shared_assistant) -> None:
+    """The understanding, the rule and the action server together: "帮我查一下这个号码 …" over REST.
+    The shared assistant (tests/conftest.py), with the list put in its report database: no other
+    test there asks about these two values."""
+    running = shared_assistant
+    with RiskList.open(running.database_url, env={"FANZHA_REPORT_KEY": running.report_key}) as risk_list:
+        import_listed(risk_list)
+    replies = " ".join(m.get("text", "") for m in running.say(f"帮我查一下这个号码 {LISTED_PHONE}"))
+    assert "在反诈中心的风险名单上：市反诈中心预警名单（高风险）" in replies and "境外号码" in replies
+    replies = " ".join(m.get("text", "") for m in running.say("http://45.32.11.9/bt 这个链接能点吗"))
+    assert "IP地址" in replies and lookup_texts().not_on_list in replies
 
 
 async def test_a_link_the_understanding_missed_is_looked_up_not_misunderstood(listed) -> None:

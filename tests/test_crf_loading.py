@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,19 +25,36 @@ def stored_crf(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     return {**CRFEntityExtractor.get_default_config(), **node.config}, storage, node.resource
 
 
+def load(stored_crf: tuple[dict[str, Any], LocalModelStorage, Any]) -> CRFEntityExtractor:
+    config, storage, resource = stored_crf
+    return CRFEntityExtractor.load(config, storage, resource, ExecutionContext(GraphSchema({}), "test"))
+
+
+@pytest.fixture(scope="module")
+def first_load(stored_crf, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CRFEntityExtractor, list[Any]]:
+    """The first load with the cache in place, once for the module (a training is seconds):
+    nothing cached, so Rasa's own load, which trains; the cache it left, the CRF and its tagging."""
+    cache = tmp_path_factory.mktemp("first") / "crf"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(crf_loading, "CRF_CACHE", cache)
+        crf_loading.install()
+        try:
+            trained = load(stored_crf)
+        finally:
+            crf_loading.uninstall()
+    return cache, trained, tagging(trained, stored_crf)
+
+
 @pytest.fixture
-def patched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def patched(first_load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The patch installed on a copy of the cache the first load left."""
+    shutil.copytree(first_load[0], tmp_path / "crf")
     monkeypatch.setattr(crf_loading, "CRF_CACHE", tmp_path / "crf")
     crf_loading.install()
     try:
         yield tmp_path / "crf"
     finally:
         crf_loading.uninstall()
-
-
-def load(stored_crf: tuple[dict[str, Any], LocalModelStorage, Any]) -> CRFEntityExtractor:
-    config, storage, resource = stored_crf
-    return CRFEntityExtractor.load(config, storage, resource, ExecutionContext(GraphSchema({}), "test"))
 
 
 def tagging(extractor: CRFEntityExtractor, stored_crf: tuple[dict[str, Any], LocalModelStorage, Any]) -> list[Any]:
@@ -50,10 +68,10 @@ def tagging(extractor: CRFEntityExtractor, stored_crf: tuple[dict[str, Any], Loc
         for sentence in sentences]
 
 
-def test_the_second_load_reads_the_cache_and_tags_the_same(stored_crf, patched: Path,
+def test_the_second_load_reads_the_cache_and_tags_the_same(stored_crf, first_load, patched: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    trained = load(stored_crf)  # nothing cached: Rasa's own load, which trains
-    assert sorted(path.name.split(".")[1] for path in patched.glob("*.crfsuite")) == sorted(trained.entity_taggers)
+    cache, trained, trained_tagging = first_load
+    assert sorted(path.name.split(".")[1] for path in cache.glob("*.crfsuite")) == sorted(trained.entity_taggers)
 
     def no_training(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("trained again although the CRF was cached")
@@ -62,17 +80,16 @@ def test_the_second_load_reads_the_cache_and_tags_the_same(stored_crf, patched: 
     cached = load(stored_crf)
     assert cached.crf_order == trained.crf_order
     found = tagging(cached, stored_crf)
-    assert len(found) > 100 and found == tagging(trained, stored_crf)
+    assert len(found) > 100 and found == trained_tagging
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a model"])
-def test_an_unreadable_cache_file_means_training_again(stored_crf, patched: Path, damage: str) -> None:
-    trained = load(stored_crf)
+def test_an_unreadable_cache_file_means_training_again(stored_crf, first_load, patched: Path, damage: str) -> None:
     cached_file = next(patched.glob("*.entity.*.crfsuite"))
     whole = cached_file.read_bytes()
     cached_file.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"not a crfsuite model")
     again = load(stored_crf)
-    assert tagging(again, stored_crf) == tagging(trained, stored_crf)
+    assert tagging(again, stored_crf) == first_load[2]
     assert cached_file.read_bytes() == whole  # kept anew
 
 

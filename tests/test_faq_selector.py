@@ -6,17 +6,15 @@ from typing import Any
 import pytest
 from rasa.core.agent import Agent
 
-from bot.rasa_patches import faq_selector
-from tests.agents import serving_agent
 from tests.test_rasa_patches import holdout_texts
 
 
 @pytest.fixture(scope="module")
-def parsed(plain_serving_agent: Agent) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def parsed(plain_serving_agent: Agent, shortcut_serving_agent: Agent) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Each held-out text parsed by the server's loader without and with the FAQ shortcut."""
     import asyncio
 
-    plain, shortcut = plain_serving_agent, serving_agent(faq_selector)
+    plain, shortcut = plain_serving_agent, shortcut_serving_agent
 
     async def parse_all() -> list[tuple[dict[str, Any], dict[str, Any]]]:
         return [(await plain.parse_message(text), await shortcut.parse_message(text)) for text in holdout_texts(every=2)]

@@ -1,4 +1,7 @@
-"""Faults with the real assistant: the action server stops answering mid-conversation."""
+"""Faults with the real assistant: the action server stops answering mid-conversation.
+
+The shared assistant (tests/conftest.py): its action server is stopped for a moment only and
+answers again before the module ends; the part of the log written meanwhile is this module's."""
 from __future__ import annotations
 
 import os
@@ -6,8 +9,6 @@ import signal
 import subprocess
 import time
 import uuid
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -18,10 +19,14 @@ SCAM = "有人说我涉嫌洗钱，让我把钱转到安全账户配合调查"
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
-    running = Assistant(tmp_path_factory.mktemp("faults"))
-    yield running
-    running.stop()
+def assistant(shared_assistant: Assistant) -> Assistant:
+    return shared_assistant
+
+
+@pytest.fixture(scope="module")
+def log_before(assistant: Assistant) -> int:
+    """Where the shared log stood before this module's fault: what follows is its own."""
+    return assistant.log.stat().st_size
 
 
 def listening_pid(port: int) -> int:
@@ -34,6 +39,7 @@ def texts(reply: list[dict]) -> str:
     return "\n".join(message.get("text", "") for message in reply)
 
 
+@pytest.mark.usefixtures("log_before")
 def test_a_hung_action_server_still_gets_110_and_96110_in_time_then_the_check_works_again(assistant: Assistant) -> None:
     sender = uuid.uuid4().hex
     normal = texts(assistant.say(SCAM, sender))
@@ -53,7 +59,7 @@ def test_a_hung_action_server_still_gets_110_and_96110_in_time_then_the_check_wo
     assert texts(assistant.say(SCAM, sender)) == normal  # the same conversation, checked normally again
 
 
-def test_the_failure_is_logged_without_what_the_resident_wrote(assistant: Assistant) -> None:
-    log = Path(assistant.log).read_text(encoding="utf-8", errors="replace")
-    assert "Custom action 'action_check_scam' failed" in log
-    assert "安全账户" not in log
+def test_the_failure_is_logged_without_what_the_resident_wrote(assistant: Assistant, log_before: int) -> None:
+    log = assistant.log.read_bytes()
+    assert "Custom action 'action_check_scam' failed" in log[log_before:].decode("utf-8", errors="replace")
+    assert "安全账户" not in log.decode("utf-8", errors="replace")  # nor from any other test's conversations

@@ -1,7 +1,9 @@
 """Messages understood by the second server when it answers, and by the Rasa server itself
 whenever it does not: the resident gets the same understanding either way. The second server
 is asked only on a Unix socket that can only be this user's (issue 17: a program that took
-its TCP port first got every message and the API token, and its answers were obeyed)."""
+its TCP port first got every message and the API token, and its answers were obeyed). The
+second server as scripts/run.sh starts it, and that attack on the run command: tests/test_run_command.py,
+whose one start of the run command serves both."""
 from __future__ import annotations
 
 import asyncio
@@ -9,15 +11,11 @@ import json
 import logging
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
-import threading
 import time
-import uuid
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -28,12 +26,8 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 
 from bot.rasa_patches import nlu_offload
-from tests.assistant import Assistant, free_port
 from tests.conftest import ROOT
-from tests.http_stub import StubServer
 from tests.stand_in import serving
-from tests.test_faults import listening_pid, texts
-from tests.test_rasa_patches import holdout_texts
 
 GREETING = "你好"
 SCAMMED = "我被骗了，钱刚转到对方说的安全账户"  # report_scammed; the attack in issue 17 made it goodbye
@@ -281,161 +275,3 @@ def test_the_understanding_server_will_not_serve_in_a_folder_others_can_open(fol
     assert done.returncode == 2  # scripts/run.sh does not restart it: a restart would not help
     assert f"{folder} is open to other users (mode 755, not 700)" in done.stderr
     assert not (folder / "nlu.sock").exists()
-
-
-# --- with the run command: the second server as scripts/run.sh starts it ---------------------
-
-
-class Squatter(threading.Thread):
-    """Issue 17's attack: a local program that takes the understanding server's old port while
-    the assistant loads, collects what is sent to it and answers every text with goodbye."""
-
-    def __init__(self, port: int, run_log: Path) -> None:
-        super().__init__(daemon=True)
-        self.port, self.run_log = port, run_log
-        self.requests: list[str] = []
-        self.listening = threading.Event()
-        self.server: StubServer | None = None
-
-    def run(self) -> None:
-        deadline = time.monotonic() + 120
-        while not (self.run_log.exists() and "Starting fanzha" in self.run_log.read_text(errors="replace")):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        requests = self.requests
-
-        class Answer(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                requests.append(self.path + " " + body.decode(errors="replace"))
-                text = json.loads(body or b"{}").get("text", "")
-                intent = {"name": "goodbye", "confidence": 1.0}
-                self.reply({"text": text, "intent": intent, "entities": [], "intent_ranking": [intent]})
-
-            def do_GET(self) -> None:  # noqa: N802
-                requests.append(self.path)
-                self.reply({"version": "3.6.21"})
-
-            def reply(self, answer: dict[str, Any]) -> None:
-                payload = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = StubServer(Answer, self.port)
-        self.listening.set()
-
-
-@pytest.fixture(scope="module")
-def squatted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Assistant, Squatter]]:
-    folder = tmp_path_factory.mktemp("nlu")
-    squatter = Squatter(free_port(), folder / "run.log")
-    squatter.start()
-    with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("FANZHA_NLU_PORT", str(squatter.port))  # the port setting of the run command before
-        running = Assistant(folder, nlu_process="on")
-    yield running, squatter
-    running.stop()
-    if squatter.server is not None:
-        squatter.server.down()
-
-
-@pytest.fixture(scope="module")
-def assistant(squatted: tuple[Assistant, Squatter]) -> Assistant:
-    return squatted[0]
-
-
-def test_a_program_on_the_old_port_gets_no_message_and_is_not_obeyed(squatted: tuple[Assistant, Squatter]) -> None:
-    assistant, squatter = squatted
-    assert squatter.listening.is_set()  # it took the port during the start, as the attacker did
-    said = texts(assistant.say(SCAMMED))
-    assert "110" in said
-    assert squatter.requests == []
-
-
-def test_the_socket_folder_is_this_users_alone(assistant: Assistant) -> None:
-    _, socket_path = assistant.understanding_server()  # type: ignore[misc]  # it has one
-    folder = os.lstat(socket_path.parent)
-    assert stat.S_ISDIR(folder.st_mode) and stat.S_IMODE(folder.st_mode) == 0o700 and folder.st_uid == os.geteuid()
-    assert stat.S_ISSOCK(os.lstat(socket_path).st_mode)
-    rasa_server = Path(f"/proc/{listening_pid(assistant.rasa_port)}/environ").read_bytes().split(b"\0")
-    assert f"FANZHA_NLU_URL=unix:{socket_path}".encode() in rasa_server
-
-
-def summary(found: dict[str, Any]) -> tuple[Any, ...]:
-    """What the dialogue uses of an understanding: the FAQ answer only for FAQ questions (the
-    servers choose no other, bot/rasa_patches/faq_selector.py); confidences to 3 places, since the test process
-    runs TensorFlow with its default settings and the servers without oneDNN."""
-    faq = found.get("response_selector", {}).get("faq", {}).get("response", {})
-    intent = found["intent"]["name"]
-    return (intent, round(found["intent"]["confidence"], 3),
-            [(e["entity"], e["value"], e["start"], e["end"]) for e in found["entities"]],
-            faq.get("intent_response_key") if intent == "faq" else None)
-
-
-async def test_the_second_server_understands_as_the_rasa_server_would(assistant: Assistant,
-                                                                      plain_serving_agent: Agent) -> None:
-    _, socket_path = assistant.understanding_server()  # type: ignore[misc]  # it has one
-    remote = nlu_offload.RemoteUnderstanding(nlu_offload.socket_path(f"unix:{socket_path}"))
-    said = holdout_texts(every=4)
-    try:
-        there = [await remote.parse(text) for text in said]
-    finally:
-        await remote.close()
-    assert all(found is not None for found in there)
-    assert [summary(found) for found in there] == [summary(await parse(plain_serving_agent, text)) for text in said]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def test_the_rasa_server_asks_the_second_server(assistant: Assistant) -> None:
-    nlu, _ = assistant.understanding_server()  # type: ignore[misc]  # it has one
-    idle = cpu_seconds(nlu)
-    time.sleep(2)
-    idle = cpu_seconds(nlu) - idle
-    busy = cpu_seconds(nlu)
-    for _ in range(10):
-        assert "96110" in texts(assistant.say("96110是什么电话"))
-    assert cpu_seconds(nlu) - busy > idle + 0.03  # ten messages understood there
-    assert "96110是什么电话" not in assistant.log.read_text(errors="replace")  # neither server logs what residents write
-
-
-def test_the_conversation_goes_on_when_the_second_server_stops_and_it_is_started_again(assistant: Assistant) -> None:
-    sender = uuid.uuid4().hex
-    assert "110" in texts(assistant.say("我被骗了，网上刷单让我垫付了好几次钱", sender))
-    killed, _ = assistant.understanding_server()  # type: ignore[misc]  # it has one
-    os.kill(killed, signal.SIGKILL)
-    time.sleep(0.5)
-    assert not assistant.understanding_server_up()
-    assert texts(assistant.say("前天晚上八点多", sender))  # the report form's next question
-    assert "96110" in texts(assistant.say("96110是什么电话"))
-    assert assistant.process.poll() is None  # the run command keeps serving
-    deadline = time.monotonic() + 240  # the run command starts it again; it loads the model anew
-    while not assistant.understanding_server_up():
-        assert time.monotonic() < deadline, assistant.log.read_text()[-3000:]
-        time.sleep(1)
-    restarted, _ = assistant.understanding_server()  # type: ignore[misc]  # it has one
-    assert restarted != killed
-    assert "The understanding server stopped (exit status 137); starting it again in 2 s." in assistant.log.read_text()
-    time.sleep(nlu_offload.RETRY_AFTER_S)  # the Rasa server's rest after the outage
-    busy = cpu_seconds(restarted)
-    for _ in range(10):
-        assert "96110" in texts(assistant.say("96110是什么电话"))
-    assert cpu_seconds(restarted) - busy > 0.03  # asked again
-
-
-def test_ctrl_c_stops_the_second_server_and_removes_its_socket_folder(assistant: Assistant) -> None:
-    pid, socket_path = assistant.understanding_server()  # type: ignore[misc]  # it has one
-    assistant.stop()
-    assert not socket_path.parent.exists()
-    assert not Path(f"/proc/{pid}").exists()  # stopped, and waited for, before the run command ended
-    assert assistant.understanding_server() is None

@@ -16,7 +16,6 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import TrainingDataImporter
 
 from bot.rasa_patches import ted_shortcut
-from tests.agents import serving_agent
 from tests.conftest import ROOT
 
 
@@ -59,8 +58,8 @@ def pick(agent: Agent, tracker: DialogueStateTracker) -> tuple[Any, ...]:
 
 
 @pytest.fixture(scope="module")
-def agents(plain_serving_agent: Agent) -> tuple[Agent, Agent]:
-    return plain_serving_agent, serving_agent(ted_shortcut)
+def agents(plain_serving_agent: Agent, shortcut_serving_agent: Agent) -> tuple[Agent, Agent]:
+    return plain_serving_agent, shortcut_serving_agent
 
 
 def test_every_story_gets_the_same_next_actions_with_the_shortcut(agents: tuple[Agent, Agent],
