@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # pytest's worker processes (pytest-xdist): one per core of the 2-core machine the suite is timed on.
 # Each file runs whole on one worker, files using the shared assistant on the same one (tests/conftest.py).
 PYTEST_WORKERS ?= 2
-PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 .PHONY: run test test-fast check system-packages install validate train nlu-gate conversation-tests model-gates unit-tests pytest container-test bench clean
 
