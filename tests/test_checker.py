@@ -12,6 +12,7 @@ from bot.cli.main import run_jsonl
 from knowledge.checker import Checker
 from knowledge.loader import KnowledgeError, load_knowledge
 from tests.conftest import ROOT
+from tests.test_real_styles import ADVERTS, WARNINGS_AND_QUESTIONS
 
 SCAMS = [
     ("shuadan", "招聘兼职宝妈，在家用手机给商品点赞关注，一单佣金5元，先做三单体验，后面的连单任务要先垫付本金"),
@@ -80,8 +81,9 @@ def test_each_scam_type_is_named(checker, code, text):
     assert verdict.red_flags
 
 
-@pytest.mark.parametrize("text", ORDINARY)
+@pytest.mark.parametrize("text", ORDINARY + ADVERTS + WARNINGS_AND_QUESTIONS)
 def test_ordinary_messages_stay_calm(checker, text):
+    """Also adverts with links and numbers, and warnings or questions that name a critical technique."""
     verdict = checker.check(text)
     assert verdict.risk in ("none", "low"), (verdict.risk, verdict.red_flags)
     assert verdict.scam_type is None
