@@ -8,7 +8,7 @@ TRAINING_INPUTS := config.yml $(FAQ_DOMAIN) $(wildcard bot/domain/*.yml nlu/*.ym
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # pytest's worker processes (pytest-xdist): one per core of the 2-core machine the suite is timed on.
-# Each file runs whole on one worker, files using the shared assistant on the same one (tests/conftest.py).
+# Each file runs whole on one worker, files sharing a loaded model on the same one, the costliest first (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 

@@ -112,6 +112,11 @@ def share(verdicts: list, *risks: str) -> str:
     return f"{sum(v.risk in risks for v in verdicts) / max(1, len(verdicts)):.1%}"
 
 
+def flag_names(verdict) -> str:
+    """The red flags a verdict saw, for a printed false alarm."""
+    return ", ".join(sorted({h.flag for h in verdict.red_flags})) or "no red flag"
+
+
 def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, show_false_alarms: bool = False) -> list[str]:
     """Train without one style, test on it, for each style; pooled over the four folds."""
     from knowledge.checker import Checker
@@ -140,9 +145,8 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
         if show_false_alarms:
             for e, v in zip(held, found):
                 if e.label in NOT_SCAM and v.risk in ("high", "medium"):
-                    flags = ", ".join(sorted({h.flag for h in v.red_flags})) or "no red flag"
                     text = e.text[:100].replace("\n", " / ")
-                    print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flags}): {text}")
+                    print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flag_names(v)}): {text}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
     confusion = confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM) if show_confusion else []
@@ -188,8 +192,7 @@ def msglog_lines(checker, path: Path, training: list[str]) -> list[str]:
                                                             if source == "advert" else ""))
         for r, v in found:
             if v.risk == "high":
-                flags = ", ".join(sorted({h.flag for h in v.red_flags})) or "no red flag"
-                lines.append(f"  high: {r.kind} -> {v.scam_type} ({flags})")
+                lines.append(f"  high: {r.kind} -> {v.scam_type} ({flag_names(v)})")
     return lines
 
 
@@ -218,8 +221,7 @@ def lookalike_lines(checker, training: list[str], splits: tuple[str, ...], show_
     if show_false_alarms and "dev" in found:
         for r, v in found["dev"]:
             if v.risk in ("high", "medium"):
-                flags = ", ".join(sorted({h.flag for h in v.red_flags})) or "no red flag"
-                lines.append(f"  look-alike [{r.kind}/{r.label}] -> {v.scam_type} ({v.risk}; {flags}): {r.text[:100]}")
+                lines.append(f"  look-alike [{r.kind}/{r.label}] -> {v.scam_type} ({v.risk}; {flag_names(v)}): {r.text[:100]}")
     return lines
 
 
