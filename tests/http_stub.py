@@ -30,7 +30,8 @@ class StubServer:
         if self._server is None:
             self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
             self.port = self._server.server_address[1]
-            threading.Thread(target=self._server.serve_forever, daemon=True).start()
+            # A short poll: down() waits for serve_forever to notice (0.5 s by default, per test).
+            threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
 
     def down(self) -> None:
         if self._server is not None:
