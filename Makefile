@@ -19,8 +19,8 @@ run: install $(FAQ_DOMAIN) $(MODEL)
 
 # Training keeps about one and a half of the two cores busy, so the unit tests run beside it
 # (-j2), in two workers at the lowest priority: they take what training leaves, then both cores
-# (training beside them 208 s -> 147 s, this step 225 s -> 173 s, with 18 s of a core idle). The tests that need the model or start servers
-# run after, in two workers.
+# (training beside them 208 s -> 147 s, this step 225 s -> 173 s, with 18 s of a core idle).
+# The tests that need the model or start servers run after, in two workers.
 test: system-packages install check validate
 	$(MAKE) --no-print-directory -j2 --output-sync=target model-gates unit-tests
 	$(PYTEST) -q -m "not unit"
