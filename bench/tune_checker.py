@@ -27,7 +27,7 @@ from bench.checker_bench import f1_table  # noqa: E402
 from bench.dataset import load_lookalikes  # noqa: E402
 from knowledge.checker import Checker, Weights, mixed_log_odds, noisy_or  # noqa: E402
 from knowledge.classifier import TypeClassifier  # noqa: E402
-from knowledge.loader import EXAMPLE_KINDS, NOT_SCAM, load_knowledge  # noqa: E402
+from knowledge.loader import EXAMPLE_KINDS, NOT_SCAM, Knowledge, load_knowledge  # noqa: E402
 from knowledge.nlp import CALM_HITS, FLAG_HITS  # noqa: E402
 
 GRID = {
@@ -97,7 +97,7 @@ class Evidence:
     rebutted: np.ndarray
 
 
-def evidence(knowledge, docs: list, classes: list[str], probabilities: np.ndarray, scam_odds: np.ndarray) -> Evidence:
+def evidence(knowledge: Knowledge, docs: list, classes: list[str], probabilities: np.ndarray, scam_odds: np.ndarray) -> Evidence:
     types = sorted(knowledge.scam_types)
     n = len(docs)
     own, shared = np.zeros((n, len(types))), np.zeros((n, len(types)))
@@ -132,6 +132,12 @@ def decide(w: dict[str, float], e: Evidence) -> tuple[np.ndarray, np.ndarray, np
     p_scam = 1.0 / (1.0 + np.exp(-odds))
     high = (p_scam >= w["high"]) & (e.strongest >= w["strong"]) | e.critical & ((p_scam >= w["medium"]) | ~e.rebutted)
     return top, high, high | (p_scam >= w["medium"])
+
+
+def row(result: tuple) -> str:
+    score, macro, ordinary_high, ordinary_named, lookalike_high, lookalike_named, w = result
+    return (f"{score:.3f}  {macro:.3f}     {ordinary_high:5.1%} / {ordinary_named:5.1%}     "
+            f"{lookalike_high:5.1%} / {lookalike_named:5.1%}     {w}")
 
 
 def main() -> int:
@@ -170,9 +176,8 @@ def main() -> int:
     default = {f.name: getattr(Weights(), f.name) for f in fields(Weights) if f.name in GRID}
     results.sort(key=lambda r: (-round(r[0], 9), sum(r[-1][k] != v for k, v in default.items())))
     print("score  macro-F1  ordinary high / named  look-alikes high / named  weights")
-    for score, macro, ordinary_high, ordinary_named, lookalike_high, lookalike_named, w in results[:10]:
-        print(f"{score:.3f}  {macro:.3f}     {ordinary_high:5.1%} / {ordinary_named:5.1%}     "
-              f"{lookalike_high:5.1%} / {lookalike_named:5.1%}     {w}")
+    for result in results[:10]:
+        print(row(result))
 
     # Re-check the best setting with the checker's own decision code.
     checker.weights = replace(Weights(), **results[0][-1])
@@ -180,10 +185,9 @@ def main() -> int:
     predicted = [checker._decide(doc, row, odds, set()).scam_type or "ordinary"
                  for doc, row, odds in zip(docs, probabilities, scam_odds)]
     assert abs(macro_f1(gold, predicted, types) - results[0][1]) < 1e-9, "grid and checker disagree"
-    for rank, (score, macro, ordinary_high, ordinary_named, lookalike_high, lookalike_named, w) in enumerate(results, 1):
-        if w == default:
-            print(f"current defaults rank {rank}: {score:.3f}  {macro:.3f}     {ordinary_high:5.1%} / {ordinary_named:5.1%}"
-                  f"     {lookalike_high:5.1%} / {lookalike_named:5.1%}     {w}")
+    for rank, result in enumerate(results, 1):
+        if result[-1] == default:
+            print(f"current defaults rank {rank}: {row(result)}")
             break
     return 0
 
