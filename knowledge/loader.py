@@ -55,6 +55,20 @@ class RedFlag:
     patterns: tuple[str, ...]
     severity: str = "major"
     scam_type: str | None = None  # None for flags shared by every type
+    keeps_negation: bool = False  # the tell is itself a "don't" (不要告诉家人): a negation before it does not cancel it
+
+
+@dataclass(frozen=True)
+class Negation:
+    """When a negation before a red flag's words cancels it ("客服没让我共享屏幕"): negation.yml."""
+
+    negators: tuple[str, ...]
+    not_negation: tuple[str, ...]  # words that hold a negator's character but negate nothing (区别, 没收)
+    modal: tuple[str, ...]
+    asking: tuple[str, ...]
+    who: tuple[str, ...]
+    doing: tuple[str, ...]
+    conditions: tuple[str, ...]  # "不……就……": a threat, the flag stays
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,7 @@ class Knowledge:
     faqs: dict[str, Faq]
     examples: tuple[Example, ...] = field(repr=False)
     calm_signs: dict[str, CalmSign] = field(default_factory=dict)  # signs of a warning or a plain notice
+    negation: Negation | None = None  # None: a negation never cancels a red flag
 
     def flag(self, flag_id: str, scam_type: str | None = None) -> RedFlag | None:
         """A type's own flag, or a shared one."""
@@ -297,6 +312,9 @@ def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
     severity = reader.data.get("severity", "major")
     if severity not in SEVERITIES:
         raise reader.fail("severity", f"must be one of {', '.join(SEVERITIES)}")
+    keeps_negation = reader.data.get("keeps_negation", False)
+    if not isinstance(keeps_negation, bool):
+        raise reader.fail("keeps_negation", "must be true or false")
     return RedFlag(
         id=flag_id,
         label=reader.text("label"),
@@ -305,6 +323,7 @@ def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
         patterns=patterns,
         severity=severity,
         scam_type=scam_type,
+        keeps_negation=keeps_negation,
     )
 
 
@@ -334,6 +353,21 @@ def load_calm_signs(path: Path, shared: dict[str, RedFlag]) -> dict[str, CalmSig
             raise item.fail("id", f"duplicate id '{flag.id}' (calm signs and shared flags share one namespace)")
         signs[flag.id] = CalmSign(flag.id, flag.label, flag.weight, flag.phrases, flag.patterns, rebuts)
     return signs
+
+
+def load_negation(path: Path) -> Negation:
+    reader = _read_yaml(path)
+    negators, not_negation = reader.texts("negators"), reader.texts("not_negation")
+    between = reader.child("between")
+    return Negation(
+        negators=negators,
+        not_negation=not_negation,
+        modal=between.texts("modal"),
+        asking=between.texts("asking"),
+        who=between.texts("who"),
+        doing=between.texts("doing"),
+        conditions=reader.texts("conditions"),
+    )
 
 
 def load_scam_type(path: Path, shared: dict[str, RedFlag]) -> ScamType:
@@ -512,6 +546,7 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         faqs=load_faqs(directory / "faq.yml"),
         examples=tuple(examples),
         calm_signs=calm_signs,
+        negation=load_negation(directory / "negation.yml"),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .amounts import find_amounts
-from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, RedFlag, parse_yaml
+from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, Negation, RedFlag, parse_yaml
 from .normalise import Normalised, Normaliser, default_normaliser, fold_pattern
 
 PHONE = re.compile(
@@ -56,15 +56,65 @@ class EntityHit:
     value: Any
 
 
+class NegatedFlags:
+    """Whether a negation right before a red flag's words cancels it ("客服没让我共享屏幕",
+    "银行不会让您下载会议软件"), by the words in ``negation.yml``; works on normalised text."""
+
+    _CLAUSE_END = re.compile(r"[,.!?;:\n]")
+    REACH = 12  # characters looked at on each side, within the clause
+
+    def __init__(self, negation: Negation, normaliser: Normaliser) -> None:
+        def words(items: Iterable[str]) -> str:
+            forms = {normaliser.text(w) for w in items} - {""}
+            return "|".join(re.escape(w) for w in sorted(forms, key=len, reverse=True))
+
+        self._before = re.compile(
+            f"(?:{words(negation.negators)})(?:{words(negation.modal)})?"
+            f"(?:(?:{words(negation.asking)})(?:{words(negation.who)})?(?:{words(negation.doing)})?)?$"
+        )
+        self._not_negation = tuple(normaliser.text(w) for w in negation.not_negation)
+        self._condition = re.compile(words(negation.conditions))
+
+    def cancels(self, text: str, pattern: re.Pattern[str], match: re.Match[str]) -> bool:
+        """Whether the flag's words in ``match`` are negated. A pattern may take in the words before
+        the negation too ("客服没有让我下载会议软件" matches from 客服), so each place inside the match
+        from which the pattern still matches counts as well."""
+        if self._negated_at(text, match.start(), match.end()):
+            return True
+        for start in range(match.start() + 1, match.end()):
+            inner = pattern.match(text, start)
+            if inner and inner.end() > start and self._negated_at(text, start, inner.end()):
+                return True
+        return False
+
+    def _negated_at(self, text: str, start: int, end: int) -> bool:
+        before = self._CLAUSE_END.split(text[max(0, start - self.REACH) : start])[-1]
+        found = self._before.search(before)
+        if found is None:
+            return False
+        at = start - len(before) + found.start()  # where the negator starts in ``text``
+        negator = found.group(0)
+        # "会不会", "有没有", "要不要": a question, not a negation.
+        if at > 0 and len(negator) > 1 and text[at - 1] == negator[1]:
+            return False
+        if any(text.find(word, max(0, at - len(word) + 1), at + len(word)) != -1 for word in self._not_negation):
+            return False
+        after = self._CLAUSE_END.split(text[end : end + self.REACH])[0]
+        return self._condition.search(after) is None  # "不转到安全账户就冻结": a threat
+
+
 class FlagMatcher:
     """Finds every red flag of every type (or every calm sign) in a text, with exact spans.
 
     Phrases and texts are both normalised (traditional characters, spacing, homophones: see
-    ``normalise.py``); each hit's span and text are the resident's original words.
+    ``normalise.py``); each hit's span and text are the resident's original words. With a
+    ``negation``, a red flag whose words are negated ("没让我垫钱") is not a hit.
     """
 
-    def __init__(self, flags: Iterable[RedFlag | CalmSign], normaliser: Normaliser | None = None) -> None:
+    def __init__(self, flags: Iterable[RedFlag | CalmSign], normaliser: Normaliser | None = None,
+                 negation: Negation | None = None) -> None:
         self.normaliser = normaliser or default_normaliser()
+        self._negated = NegatedFlags(negation, self.normaliser) if negation else None
         self._flags: list[tuple[RedFlag | CalmSign, re.Pattern[str]]] = []
         for flag in flags:
             phrases = {self.normaliser.text(p) for p in flag.phrases}
@@ -79,7 +129,10 @@ class FlagMatcher:
         normalised = normalised or self.normaliser(text)
         hits = []
         for flag, pattern in self._flags:
+            negated = self._negated if isinstance(flag, RedFlag) and not flag.keeps_negation else None
             for match in pattern.finditer(normalised.text):
+                if negated and negated.cancels(normalised.text, pattern, match):
+                    continue
                 if match.end() > match.start():
                     start, end = normalised.span(*match.span())
                     hits.append(
@@ -237,7 +290,8 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMat
     from spacy.util import filter_spans
 
     flags = FlagMatcher(
-        [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values())
+        [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values()),
+        negation=knowledge.negation,
     )
     calm = FlagMatcher(knowledge.calm_signs.values(), flags.normaliser)
     nlp = spacy.blank("zh")

@@ -26,6 +26,37 @@ def test_red_flags_survive_traditional_characters_spacing_and_homophones(checker
     assert text[hit.start : hit.end] == hit.text and words in hit.text  # the resident's own words, exact span
 
 
+@pytest.mark.parametrize(
+    "text, flag",
+    [
+        ("客服没有让我下载会议软件，只问了订单号", "remote_control_app"),
+        ("他没让我共享屏幕，就让我在淘宝里点退款", "screen_share"),
+        ("本行工作人员也不会让您下载会议软件办理业务", "remote_control_app"),
+        ("打电话的民警没让我转到安全账户，只让我明天去派出所", "safe_account"),
+        ("銀行不會要求你開啟屏幕共享", "screen_share"),
+    ],
+)
+def test_a_negated_request_is_not_a_red_flag(checker, text, flag):
+    """negation.yml: "没让我……", "不会让您……" say the request was not made."""
+    assert flag not in {h.flag for h in checker.check(text).red_flags}
+
+
+@pytest.mark.parametrize(
+    "text, flag",
+    [
+        ("不转到安全账户就会冻结你名下所有财产", "safe_account"),  # a threat: "不……就……"
+        ("你不开屏幕共享的话，退款就办不了", "screen_share"),
+        ("他有没有让你下载会议软件", "remote_control_app"),  # a question
+        ("会不会让我共享屏幕啊", "screen_share"),
+        ("我不知道他为什么让我下载会议软件", "remote_control_app"),  # the "不" negates something else
+        ("他说这件事不要告诉家里人，也别跟银行说", "secrecy"),  # the tell is itself a "don't"
+        ("你账户没有开通对公收款，需要先转入一千", "enterprise_collection"),
+    ],
+)
+def test_a_threat_a_question_or_a_tell_that_is_a_dont_stays_a_red_flag(checker, text, flag):
+    assert flag in {h.flag for h in checker.check(text).red_flags}
+
+
 def test_the_normaliser_keeps_a_map_back_to_the_original():
     normaliser = Normaliser({"帐户": "账户", "威信": "微信", "vx": "微信"})
     text = "加我威信，轉到安全 帳戶"
@@ -46,6 +77,18 @@ def test_a_pattern_means_what_its_reviewer_wrote_with_full_width_punctuation():
     assert not found.find("转账，再去验证") and not found.find("转账, 再去验证")
     assert found.find("是真的吗？") and found.find("是真的吗?") and not found.find("是真的")
     assert found.find("联系（客服）") and found.find("联系(客服)") and not found.find("联系客服")
+
+
+def test_a_malformed_negation_file_names_the_field(tmp_path):
+    from knowledge.loader import load_negation
+
+    path = tmp_path / "negation.yml"
+    path.write_text("negators: [没有]\nnot_negation: [没收]\nconditions: [就]\nbetween: [让]\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="between"):
+        load_negation(path)
+    path.write_text("negators: 没有\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="negators"):
+        load_negation(path)
 
 
 def test_a_malformed_spelling_file_names_the_field(tmp_path):
