@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -227,6 +228,28 @@ def test_quick_replies_are_big_and_work_from_the_keyboard(web):
     page.keyboard.press("Enter")
     assert wait_for_replies(page, before), "a quick reply chosen with the keyboard is answered"
     assert page.locator("#log .msg.user .msg-text").last.inner_text() == title
+
+
+def test_a_later_message_without_buttons_keeps_the_quick_replies_on_offer(web):
+    """An answer comes as several messages: the buttons of the first stay when a later one has none
+    (they used to vanish, and with them a button the resident had focused with the keyboard)."""
+    options = [{"title": "我已经转账了", "payload": "/report_paid"}, {"title": "还没转账", "payload": "/deny"}]
+    transcript = [
+        {"from": "user", "text": "有人让我转钱"},
+        {"from": "bot", "text": "请问您已经转账了吗？", "risk": None, "replies": options},
+        {"from": "bot", "text": "不管怎样，先别再转。", "risk": None, "replies": []},
+    ]
+    context = web.page.context.browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        saved = {"sessionId": "restored-transcript", "sessionToken": None, "messages": transcript}
+        # In place before the page's own script reads it (the greeting of a first visit would overwrite it).
+        context.add_init_script(f"localStorage.setItem('{STORE_KEY}', {json.dumps(json.dumps(saved))})")
+        page = context.new_page()
+        page.goto(f"{web.assistant.url}/chat")
+        wait_until(lambda: page.locator("#log .msg").count() >= 3, "the transcript is restored", 10)
+        assert page.locator("#replies .reply").all_inner_texts() == [o["title"] for o in options]
+    finally:
+        context.close()
 
 
 def test_a_typed_code_is_masked_before_the_page_keeps_it(web):

@@ -79,7 +79,21 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  /* The quick replies on offer: those of the latest bot message that has some, since the
+     resident last wrote. An answer often comes as several messages; a later one without
+     buttons must not take away (or redraw, losing keyboard focus) the buttons of an earlier one. */
+  function repliesOnOffer(messages) {
+    for (var i = messages.length - 1; i >= 0 && messages[i].from === "bot"; i--) {
+      if (messages[i].replies && messages[i].replies.length) return messages[i].replies;
+    }
+    return [];
+  }
+
+  var shownReplies = null;
+
   function showReplies(options) {
+    if (options === shownReplies) return;
+    shownReplies = options;
     replies.textContent = "";
     (options || []).forEach(function (option) {
       var button = document.createElement("button");
@@ -103,7 +117,7 @@
     state.messages.push(message);
     var item = bubble(message);
     log.appendChild(item);
-    showReplies(message.from === "bot" ? message.replies : []);
+    showReplies(repliesOnOffer(state.messages));
     if (message.from === "bot") {
       firstReply = firstReply || item;
       log.scrollTop = firstReply.offsetTop - 8;
@@ -204,8 +218,7 @@
 
   // Restore the transcript first, then announce only what arrives from now on.
   state.messages.forEach(function (m) { log.appendChild(bubble(m)); });
-  var last = state.messages[state.messages.length - 1];
-  showReplies(last && last.from === "bot" ? last.replies : []);
+  showReplies(repliesOnOffer(state.messages));
   scrollDown();
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
