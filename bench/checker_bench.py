@@ -149,18 +149,24 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
                     print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flag_names(v)}): {text}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
-    confusion = confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM) if show_confusion else []
+    runners_up = [next(iter(list(v.probabilities)[1:2]), None) for v in verdicts]
+    confusion = (confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM, runners_up)
+                 if show_confusion else [])
     return ["style hold-out, four folds pooled:"] + pooled + [calibration, "per style:"] + lines + confusion
 
 
-def confusion_lines(gold: list[str], predicted: list[str], not_scam: tuple[str, ...], cells: int = 30) -> list[str]:
-    """Where the style hold-out goes wrong: scam vs not (ordinary and advert together), then the
-    largest gold → predicted cells, the places to read the examples for boundary cases."""
+def confusion_lines(gold: list[str], predicted: list[str], not_scam: tuple[str, ...], runners_up: list[str | None],
+                    cells: int = 30) -> list[str]:
+    """Where the style hold-out goes wrong: scam vs not (ordinary and advert together), scams
+    named the wrong type (and how often the right one came second), then the largest gold →
+    predicted cells, the places to read the examples for boundary cases."""
     gold = ["ordinary" if g in not_scam else g for g in gold]
     pairs = Counter(zip(gold, predicted))
     square = Counter((g != "ordinary", p != "ordinary") for g, p in zip(gold, predicted))
+    wrong = [(g, second) for g, p, second in zip(gold, predicted, runners_up) if "ordinary" not in (g, p) and g != p]
     lines = ["confusion (style hold-out): scam named a scam type "
-             f"{square[True, True]}, scam rated calm {square[True, False]}, ordinary or advert named a type "
+             f"{square[True, True]} (the wrong type {len(wrong)}, the right one second in "
+             f"{sum(g == second for g, second in wrong)}), scam rated calm {square[True, False]}, ordinary or advert named a type "
              f"{square[False, True]}, ordinary or advert calm {square[False, False]}; largest cells gold -> predicted:"]
     lines += [f"  {g} -> {p}: {n}" for (g, p), n in pairs.most_common() if g != p][:cells]
     return lines
