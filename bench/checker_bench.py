@@ -127,11 +127,13 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
     gold: list[str] = []
     verdicts: list = []
     lines = []
+    conversation: Counter[str] = Counter()
     for style in EXAMPLE_KINDS:
         held = [e for e in knowledge.examples if e.kind == style]
         rest = [e for e in knowledge.examples if e.kind != style]
         checker = Checker(knowledge, classifier=TypeClassifier(rest))
         found = checker.check_many([e.text for e in held])
+        conversation += follow_up_outcomes(checker, held, found, NOT_SCAM)
         macro, fold_lines = accuracy_lines([e.label for e in held], found, types, NOT_SCAM)
         adverts = [v for e, v in zip(held, found) if e.label == "advert"]
         lines.append(f"- held out {style} ({len(held)} texts): macro-F1 {macro:.3f}; {fold_lines[1]}"
@@ -152,7 +154,37 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
     runners_up = [next(iter(list(v.probabilities)[1:2]), None) for v in verdicts]
     confusion = (confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM, runners_up)
                  if show_confusion else [])
-    return ["style hold-out, four folds pooled:"] + pooled + [calibration, "per style:"] + lines + confusion
+    return (["style hold-out, four folds pooled:"] + pooled + [calibration, conversation_line(conversation), "per style:"]
+            + lines + confusion)
+
+
+def follow_up_outcomes(checker, held: list, found: list, not_scam: tuple[str, ...]) -> Counter[str]:
+    """What the conversation can add: the texts rated low or none that the assistant answers with a
+    follow-up question (actions/check.py asks before it gives such a verdict), and for the scams
+    among them, the verdict after a "yes" to the first question."""
+    out: Counter[str] = Counter()
+    for e, v in zip(held, found):
+        scam = e.label not in not_scam
+        if v.risk not in ("low", "none"):
+            continue
+        kind = "scam" if scam else "ordinary"
+        if not v.follow_up:
+            out[f"{kind} calm, not asked"] += 1
+            continue
+        out[f"{kind} calm, asked"] += 1
+        if scam:
+            after = checker.check(e.text, [v.follow_up[0].confirms])
+            out["scam: yes names the right type"] += after.scam_type == e.label
+    return out
+
+
+def conversation_line(counts: Counter[str]) -> str:
+    asked, silent, named = counts["scam calm, asked"], counts["scam calm, not asked"], counts["scam: yes names the right type"]
+    calm_scams = max(1, asked + silent)
+    return (f"follow-up questions (not part of the figures above): of the {asked + silent} scams rated low or none, "
+            f"{asked} ({asked / calm_scams:.0%}) are asked a follow-up question, and for {named} ({named / calm_scams:.0%}) "
+            f"a yes to the first one names the right type; {silent} get neither a warning nor a question; "
+            f"{counts['ordinary calm, asked']} ordinary texts rated low or none are asked one")
 
 
 def confusion_lines(gold: list[str], predicted: list[str], not_scam: tuple[str, ...], runners_up: list[str | None],
