@@ -128,11 +128,13 @@ class Checker:
                 own.setdefault(hit.scam_type, {})[hit.flag] = hit.weight
             else:
                 shared[hit.flag] = hit.weight
+        confirmed_weights: list[float] = []
         for flag_id in confirmed:  # a "yes" to a follow-up question
             for code, scam_type in self.knowledge.scam_types.items():
                 flag = self.knowledge.flag(flag_id, code)
                 if flag is None:
                     continue
+                confirmed_weights.append(flag.weight)
                 if flag.scam_type:
                     own.setdefault(code, {})[flag_id] = flag.weight
                 else:
@@ -156,6 +158,10 @@ class Checker:
         rebutted = any(self.knowledge.calm_signs[h.flag].rebuts for h in calm_hits)
         strong = any(v >= w.strong for v in every_flag)
         risk = self._risk(p_scam, strong, critical, rebutted)
+        if risk in ("low", "none") and any(v >= w.strong for v in confirmed_weights):
+            # The resident said yes to the question that decides it ("对方让你先交钱吗？"):
+            # their own account outweighs what one message's words could show.
+            risk = "medium"
         top_code, top_p = ranked[0]
         named: str | None = top_code if risk in ("high", "medium") else None
         follow_up: tuple[FollowUp, ...] = ()

@@ -96,6 +96,17 @@ def test_warnings_about_scams_stay_calm(checker, text):
     assert verdict.risk in ("none", "low"), (verdict.risk, verdict.scam_probability)
 
 
+def test_a_yes_to_the_follow_up_question_makes_a_calm_case_at_least_medium(checker):
+    """The question asks for the detail that decides it; the resident's "yes" outweighs what the
+    words of one message could show (their probability alone would stay below medium here)."""
+    text = "最近在网上认识了一个朋友"
+    before = checker.check(text)
+    assert before.risk in ("low", "none") and before.follow_up
+    after = checker.check(text, [before.follow_up[0].confirms])
+    assert after.scam_probability < checker.weights.medium
+    assert after.risk == "medium" and after.scam_type == "romance"
+
+
 def test_a_critical_request_is_high_even_with_a_polite_warning_attached(checker):
     # Scam messages copy the boilerplate of real notices; that must not calm a safe-account request.
     verdict = checker.check("【某某银行】系统检测到您的账户有风险，请马上把余额转入我行安全账户保管，谨防诈骗。")
