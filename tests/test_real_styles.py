@@ -79,23 +79,22 @@ def test_a_pattern_means_what_its_reviewer_wrote_with_full_width_punctuation():
     assert found.find("联系（客服）") and found.find("联系(客服)") and not found.find("联系客服")
 
 
-def test_a_malformed_negation_file_names_the_field(tmp_path):
+@pytest.mark.parametrize(
+    "name, content, field",
+    [
+        ("spelling.yml", "variants:\n  账户: 帐户\n", "variants.账户"),
+        ("spelling.yml", "variants:\n  账户: [帐户]\n  账号: [帐户]\n", "already a spelling"),
+        ("negation.yml", "negators: [没有]\nnot_negation: [没收]\nconditions: [就]\nbetween: [让]\n", "between"),
+        ("negation.yml", "negators: 没有\n", "negators"),
+    ],
+)
+def test_a_malformed_spelling_or_negation_file_names_the_field(tmp_path, name, content, field):
     from knowledge.loader import load_negation
 
-    path = tmp_path / "negation.yml"
-    path.write_text("negators: [没有]\nnot_negation: [没收]\nconditions: [就]\nbetween: [让]\n", encoding="utf-8")
-    with pytest.raises(KnowledgeError, match="between"):
-        load_negation(path)
-    path.write_text("negators: 没有\n", encoding="utf-8")
-    with pytest.raises(KnowledgeError, match="negators"):
-        load_negation(path)
-
-
-def test_a_malformed_spelling_file_names_the_field(tmp_path):
-    path = tmp_path / "spelling.yml"
-    path.write_text("variants:\n  账户: 帐户\n", encoding="utf-8")
-    with pytest.raises(KnowledgeError, match="variants.账户"):
-        load_variants(path)
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=field):
+        (load_variants if name == "spelling.yml" else load_negation)(path)
     path.write_text("variants:\n  账户: [帐户]\n  账号: [帐户]\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match="already a spelling"):
         load_variants(path)
