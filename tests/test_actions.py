@@ -58,6 +58,20 @@ async def test_an_unclear_case_gets_a_follow_up_question_then_a_verdict(knowledg
     assert "110" in texts(dispatcher)
 
 
+async def test_no_to_every_follow_up_question_leaves_the_case_calm() -> None:
+    """Only a yes makes a calm case at least medium (knowledge/checker.py); a no adds nothing."""
+    dispatcher = CollectingDispatcher()
+    slots = slot_events(await ActionCheckScam().run(dispatcher, tracker_for("有个网友最近天天跟我聊天，挺关心我的", "check_situation"), {}))
+    assert slots["check_pending"] is True
+    for _ in range(3):
+        dispatcher = CollectingDispatcher()
+        slots = {**slots, **slot_events(await ActionCheckScam().run(dispatcher, tracker_for("不是", "deny", slots=slots), {}))}
+        if not slots["check_pending"]:
+            break
+    assert slots["check_pending"] is False and slots["check_confirmed"] == []
+    assert slots["risk"] in ("low", "none") and slots["scam_type"] is None
+
+
 async def test_an_ordinary_message_stays_calm() -> None:
     dispatcher = CollectingDispatcher()
     tracker = tracker_for("【菜鸟驿站】您的快递已到小区东门驿站，取件码 3-2-1108，请于今晚8点前取件", "check_message")
