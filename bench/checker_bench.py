@@ -151,7 +151,7 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
                     print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flag_names(v)}): {text}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
-    runners_up = [next(iter(list(v.probabilities)[1:2]), None) for v in verdicts]
+    runners_up = [(list(v.probabilities)[1:2] or [None])[0] for v in verdicts]
     confusion = (confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM, runners_up)
                  if show_confusion else [])
     return (["style hold-out, four folds pooled:"] + pooled + [calibration, conversation_line(conversation), "per style:"]
