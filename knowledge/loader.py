@@ -178,6 +178,9 @@ class Example:
     text: str
     label: str
     kind: str
+    # Which round of writing it came from: "batch1" for examples/*.yml, else its subfolder's name
+    # (examples/batch2/ …). The bench keeps a fixed test set across rounds with it; training ignores it.
+    batch: str = "batch1"
 
 
 @dataclass(frozen=True)
@@ -511,7 +514,7 @@ def load_faqs(path: Path) -> dict[str, Faq]:
     return faqs
 
 
-def load_examples(path: Path, labels: set[str]) -> list[Example]:
+def load_examples(path: Path, labels: set[str], batch: str = "batch1") -> list[Example]:
     reader = _read_yaml(path)
     label = reader.ident("code")
     if label not in labels:
@@ -521,7 +524,7 @@ def load_examples(path: Path, labels: set[str]) -> list[Example]:
         kind = item.text("kind")
         if kind not in EXAMPLE_KINDS:
             raise item.fail("kind", f"must be one of {', '.join(EXAMPLE_KINDS)}")
-        examples.append(Example(text=item.text("text"), label=label, kind=kind))
+        examples.append(Example(text=item.text("text"), label=label, kind=kind, batch=batch))
     return examples
 
 
@@ -536,8 +539,12 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     procedures = load_procedures(directory / "procedures.yml")
     labels = set(scam_types) | set(NOT_SCAM)
     examples: list[Example] = []
-    for path in sorted((directory / "examples").glob("*.yml")):
+    example_dir = directory / "examples"
+    for path in sorted(example_dir.glob("*.yml")):
         examples.extend(load_examples(path, labels))
+    for folder in sorted(p for p in example_dir.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.yml")):
+            examples.extend(load_examples(path, labels, folder.name))
     return Knowledge(
         scam_types=scam_types,
         shared_flags=shared,

@@ -242,6 +242,24 @@ def test_a_malformed_file_names_file_field_and_reason(tmp_path, breakage, field)
     assert caught.value.reason
 
 
+def test_examples_in_a_subfolder_are_a_batch_of_their_own(tmp_path):
+    """examples/<batch>/*.yml train like the others; the bench tells the rounds apart by batch."""
+    copy = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (copy / "examples" / "batch9").mkdir()
+    (copy / "examples" / "batch9" / "romance.yml").write_text(
+        'code: romance\nexamples:\n  - {text: "网恋对象让我去他的平台充值", kind: chat}\n', encoding="utf-8")
+    examples = load_knowledge(copy).examples
+    added = [e for e in examples if e.batch == "batch9"]
+    assert [(e.text, e.label, e.kind) for e in added] == [("网恋对象让我去他的平台充值", "romance", "chat")]
+    assert {e.batch for e in examples if e.text != added[0].text} <= {"batch1", "batch2"}
+    (copy / "examples" / "batch9" / "romance.yml").write_text(
+        'code: romance\nexamples:\n  - {text: "网恋", kind: letter}\n', encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(copy)
+    assert caught.value.path.endswith("batch9/romance.yml") and "kind" in caught.value.field
+
+
 @pytest.mark.parametrize(
     "breakage, field",
     [
