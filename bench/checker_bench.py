@@ -9,9 +9,11 @@ medium or high: where a rule fires on everyday text.
 --lookalikes-only prints only the look-alike figures (quick, for tuning rules); --dev-only leaves
 out bench/checker_lookalikes/test.yml, which is read once, at the end, never to tune rules.
 
-Three measures of accuracy, from the most flattering to the least:
+Measures of accuracy, from the most flattering to the least:
 - the evaluation set bench/checker_dev (never trained on, but written in the same hand and
   style as the training examples);
+- disguised texts (bench/checker_disguised: scams told without the police's alarm words and
+  ordinary texts that share scams' words, by another hand; never trained on);
 - the style hold-out: for each style (sms, chat, narrative, spoken) the classifier is trained
   without that style and tested on it; the four folds are pooled. These are the checker's
   figures: a resident's message is in a style the examples may not have;
@@ -46,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 FIRST_TEXT = "对方说是客服，让我下载会议软件开启屏幕共享，把钱转到安全账户"
 START = f"from knowledge.checker import Checker; Checker().check({FIRST_TEXT!r})"
 
-from bench.dataset import MSGLOG, Labelled, load_dev_set, load_lookalikes, load_msglog, near_duplicates  # noqa: E402
+from bench.dataset import MSGLOG, Labelled, load_dev_set, load_disguised, load_lookalikes, load_msglog, near_duplicates  # noqa: E402
 
 
 def f1_table(gold: list[str], predicted: list[str], labels: list[str]) -> dict[str, tuple[float, float, float, int]]:
@@ -128,8 +130,10 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
     verdicts: list = []
     lines = []
     conversation: Counter[str] = Counter()
+    tested: list = []  # the examples in the order they were scored
     for style in EXAMPLE_KINDS:
         held = [e for e in knowledge.examples if e.kind == style]
+        tested += held
         rest = [e for e in knowledge.examples if e.kind != style]
         checker = Checker(knowledge, classifier=TypeClassifier(rest))
         found = checker.check_many([e.text for e in held])
@@ -150,12 +154,28 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
                     text = e.text[:100].replace("\n", " / ")
                     print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flag_names(v)}): {text}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
+    pooled.insert(1, fixed_set_line(tested, gold, verdicts, types))
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
     runners_up = [(list(v.probabilities)[1:2] or [None])[0] for v in verdicts]
     confusion = (confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM, runners_up)
                  if show_confusion else [])
     return (["style hold-out, four folds pooled:"] + pooled + [calibration, conversation_line(conversation), "per style:"]
             + lines + confusion)
+
+
+def fixed_set_line(tested: list, gold: list[str], verdicts: list, types: list[str]) -> str:
+    """The hold-out on the first batch of examples only (examples/*.yml), trained on everything
+    else: the same test texts every round, so a round that adds examples cannot flatter it by
+    adding texts that are easy to score."""
+    from knowledge.loader import NOT_SCAM
+
+    first = [i for i, e in enumerate(tested) if e.batch == "batch1"]
+    macro, _ = accuracy_lines([gold[i] for i in first], [verdicts[i] for i in first], types, NOT_SCAM)
+    by_style = []
+    for style in sorted({tested[i].kind for i in first}):
+        rows = [i for i in first if tested[i].kind == style]
+        by_style.append(f"{style} {accuracy_lines([gold[i] for i in rows], [verdicts[i] for i in rows], types, NOT_SCAM)[0]:.3f}")
+    return f"first batch only ({len(first)} texts, the fixed test set): macro-F1 {macro:.3f} ({', '.join(by_style)})"
 
 
 def follow_up_outcomes(checker, held: list, found: list, not_scam: tuple[str, ...]) -> Counter[str]:
@@ -298,6 +318,18 @@ def main() -> int:
         for d, v in zip(dev, verdicts):
             if (v.scam_type or "ordinary") != d.label:
                 print(f"  {d.label} -> {v.scam_type} ({v.risk}): {d.text[:80]}")
+
+    disguised = load_disguised()
+    overlap = near_duplicates([d.text for d in disguised], training)
+    print(f"\n## disguised texts, another hand (bench/checker_disguised): {len(disguised)} texts; "
+          f"near-duplicates of training examples: {len(overlap)} (must be 0)")
+    found = checker.check_many([d.text for d in disguised])
+    for line in accuracy_lines([d.label for d in disguised], found, types, NOT_SCAM)[1]:
+        print(line)
+    for style in sorted({d.kind for d in disguised}):
+        rows = [i for i, d in enumerate(disguised) if d.kind == style]
+        macro, style_lines = accuracy_lines([disguised[i].label for i in rows], [found[i] for i in rows], types, NOT_SCAM)
+        print(f"- {style} ({len(rows)} texts): macro-F1 {macro:.3f}; {style_lines[1]}")
 
     print("\n## the checker's figures")
     for line in style_holdout(knowledge, show_errors, "--confusion" in sys.argv, "--show-false-alarms" in sys.argv):

@@ -10,6 +10,9 @@ import yaml
 DEV_DIR = Path(__file__).resolve().parent / "checker_dev"
 # Everyday texts that share words with scams (README.md there): dev may guide rules, test never.
 LOOKALIKES_DIR = Path(__file__).resolve().parent / "checker_lookalikes"
+# Scams told without the police's alarm words, and ordinary texts that share scams' words, written
+# by another hand (README.md there): evaluation only, never trained on.
+DISGUISED_DIR = Path(__file__).resolve().parent / "checker_disguised"
 # Real chat lines and adverts for false alarms; evaluation only, read where it lies.
 MSGLOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "msglog" / "messages.jsonl"
 
@@ -33,6 +36,15 @@ def load_lookalikes(split: str, directory: Path = LOOKALIKES_DIR) -> list[Labell
     """One split ("dev" or "test") of the look-alikes, as (text, category, style)."""
     rows = yaml.safe_load((directory / f"{split}.yml").read_text(encoding="utf-8"))
     return [Labelled(str(r["text"]), str(r["category"]), str(r["style"])) for r in rows]
+
+
+def load_disguised(directory: Path = DISGUISED_DIR) -> list[Labelled]:
+    """The disguised texts, as (text, type code or "ordinary", style); files in the examples' form."""
+    items = []
+    for path in sorted(directory.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        items += [Labelled(str(row["text"]), str(data["code"]), str(row["kind"])) for row in data["examples"]]
+    return items
 
 
 def load_msglog(path: Path = MSGLOG) -> list[Labelled]:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bench.dataset import load_dev_set, load_lookalikes, near_duplicates
+from bench.dataset import load_dev_set, load_disguised, load_lookalikes, near_duplicates
 from tests.conftest import ROOT
 
 REQUIRED_TYPES = {
@@ -103,6 +103,27 @@ def test_the_everyday_look_alikes_are_separate_from_training(knowledge):
         assert len(rows) >= 200 and {r.kind for r in rows} == {"sms", "chat", "narrative", "spoken"}
         assert not {_norm(t) for t in training} & {_norm(r.text) for r in rows}
         assert not near_duplicates([r.text for r in rows], training, threshold=0.6)
+
+
+def test_the_disguised_texts_are_separate_from_training(knowledge):
+    """bench/checker_disguised measures scams told without the alarm words: never trained on."""
+    rows = load_disguised()
+    counts = Counter(r.label for r in rows)
+    assert set(counts) == REQUIRED_TYPES | {"ordinary"} and min(counts.values()) >= 80, counts
+    assert {r.kind for r in rows} == {"sms", "chat", "narrative", "spoken"}
+    training = [e.text for e in knowledge.examples]
+    assert not {_norm(t) for t in training} & {_norm(r.text) for r in rows}
+    assert not near_duplicates([r.text for r in rows], training, threshold=0.6)
+
+
+def test_every_example_batch_has_every_style(knowledge):
+    """Each round of examples (examples/*.yml, examples/<batch>/) covers every style, so the
+    bench's fixed test set (the first batch) and the hold-out stay comparable."""
+    styles: dict[str, set[str]] = {}
+    for e in knowledge.examples:
+        styles.setdefault(e.batch, set()).add(e.kind)
+    assert "batch1" in styles
+    assert all(kinds == {"sms", "chat", "narrative", "spoken"} for kinds in styles.values()), styles
 
 
 def test_knowledge_gives_only_official_numbers(knowledge):
