@@ -187,7 +187,7 @@ def test_mixed_log_odds_averages_the_two_models():
 
 
 def test_a_yes_to_a_follow_up_raises_the_risk(checker, knowledge):
-    text = "有个网友最近天天跟我聊天，挺关心我的"
+    text = "有个网友最近天天找我聊天"
     before = checker.check(text)
     assert before.follow_up, "an unclear case offers follow-up questions"
     after = checker.check(text, confirmed=[before.follow_up[0].confirms])
