@@ -36,7 +36,7 @@ def test_loading_the_check_action_leaves_nothing_for_the_first_message_to_load()
 
 async def test_an_unclear_case_gets_a_follow_up_question_then_a_verdict(knowledge) -> None:
     dispatcher = CollectingDispatcher()
-    tracker = tracker_for("有个网友最近天天跟我聊天，挺关心我的", "check_situation")
+    tracker = tracker_for("有个网友最近天天找我聊天", "check_situation")
     events = await ActionCheckScam().run(dispatcher, tracker, {})
     slots = slot_events(events)
     assert slots["check_pending"] is True
@@ -61,7 +61,7 @@ async def test_an_unclear_case_gets_a_follow_up_question_then_a_verdict(knowledg
 async def test_no_to_every_follow_up_question_leaves_the_case_calm() -> None:
     """Only a yes makes a calm case at least medium (knowledge/checker.py); a no adds nothing."""
     dispatcher = CollectingDispatcher()
-    slots = slot_events(await ActionCheckScam().run(dispatcher, tracker_for("有个网友最近天天跟我聊天，挺关心我的", "check_situation"), {}))
+    slots = slot_events(await ActionCheckScam().run(dispatcher, tracker_for("有个网友最近天天找我聊天", "check_situation"), {}))
     assert slots["check_pending"] is True
     for _ in range(3):
         dispatcher = CollectingDispatcher()
