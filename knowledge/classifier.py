@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -29,14 +27,13 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import sparse
 
+from . import filecache
+from .filecache import CACHE_DIR
 from .loader import KNOWLEDGE_DIR, NOT_SCAM, Example
 from .nlp import PHONE, URL
 from .normalise import default_normaliser
 
-# FANZHA_CHECKER_CACHE points the cache elsewhere (for example a fresh folder, to time a cold start).
-CACHE_DIR = Path(os.environ.get("FANZHA_CHECKER_CACHE") or KNOWLEDGE_DIR.parent / "var" / "cache" / "checker")
 _CACHE_FORMAT = 3  # bump when the cached arrays change meaning
-_CACHE_KEEP = 4  # newest files kept: other example sets in use (tests, a second checkout) do not evict each other
 
 _IP_HOST = re.compile(r"^(?:https?://)?\d{1,3}(?:\.\d{1,3}){3}")
 _TLD = re.compile(r"\.([a-z]{2,6})(?=[/:?#]|$)")
@@ -190,10 +187,7 @@ class TypeClassifier:
         path = Path(cache_dir) / f"classifier-{key[:32]}.npz"
         loaded = cls._load(path, key)
         if loaded is not None:
-            try:
-                os.utime(path)  # most recently used: kept when older files are dropped
-            except OSError:
-                pass
+            filecache.used(path)
             return loaded
         fitted = cls(examples, alpha)
         fitted._store(path, key)
@@ -222,32 +216,10 @@ class TypeClassifier:
     def _store(self, path: Path, key: str) -> None:
         vocabulary = self.features.vocabulary
         terms = sorted(vocabulary, key=vocabulary.__getitem__)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write beside the target and rename: a reader never sees half a file.
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".classifier-", suffix=".npz")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    # Terms as one JSON text: numpy's fixed-width strings would drop a trailing NUL.
-                    np.savez(out, key=np.array(key), terms=np.array(json.dumps(terms, ensure_ascii=False)),
-                             idf=self.features.idf,
-                             coef=self.coef, intercept=self.intercept, classes=np.array(self.classes))
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-            files = sorted(path.parent.glob("classifier-*.npz"), key=_modified, reverse=True)
-            for old in files[_CACHE_KEEP:]:  # the least recently used, for other examples
-                old.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only or full disk: the checker works, it just trains next time too
-
-
-def _modified(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # removed meanwhile by another process
-        return 0.0
+        # Terms as one JSON text: numpy's fixed-width strings would drop a trailing NUL.
+        filecache.store(path, lambda out: np.savez(
+            out, key=np.array(key), terms=np.array(json.dumps(terms, ensure_ascii=False)), idf=self.features.idf,
+            coef=self.coef, intercept=self.intercept, classes=np.array(self.classes)))
 
 
 def cache_key(examples: Sequence[Example], alpha: float) -> str:

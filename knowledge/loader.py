@@ -6,6 +6,8 @@ edits a file sees at once what to fix.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import re
 import string
 from dataclasses import dataclass, field
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+from . import filecache
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SEVERITIES = ("critical", "major", "minor")
@@ -528,6 +532,45 @@ def load_examples(path: Path, labels: set[str], batch: str = "batch1") -> list[E
     return examples
 
 
+_EXAMPLES_CACHE_FORMAT = 1  # bump when reading or validating an example file changes
+
+
+def load_all_examples(example_dir: Path, labels: set[str]) -> list[Example]:
+    """examples/*.yml (batch "batch1") and examples/<batch>/*.yml. Parsing 15,000 texts from YAML
+    takes about half a second of every start, so the parsed list is also kept as JSON in the
+    checker's cache, under a hash of the files' bytes and the labels: an edited file is parsed
+    (and validated) again."""
+    files = [(path, "batch1") for path in sorted(example_dir.glob("*.yml"))]
+    for folder in sorted(p for p in example_dir.iterdir() if p.is_dir()):
+        files += [(path, folder.name) for path in sorted(folder.glob("*.yml"))]
+    digest = hashlib.sha256(json.dumps([_EXAMPLES_CACHE_FORMAT, sorted(labels)]).encode())
+    for path, batch in files:
+        digest.update(f"\0{path.name}\0{batch}\0".encode())
+        digest.update(path.read_bytes())
+    cache = filecache.CACHE_DIR / f"examples-{digest.hexdigest()[:32]}.json"
+    cached = _cached_examples(cache, labels)
+    if cached is not None:
+        filecache.used(cache)
+        return cached
+    examples = [e for path, batch in files for e in load_examples(path, labels, batch)]
+    rows = [[e.text, e.label, e.kind, e.batch] for e in examples]
+    filecache.store(cache, lambda out: out.write(json.dumps(rows, ensure_ascii=False).encode("utf-8")))
+    return examples
+
+
+def _cached_examples(path: Path, labels: set[str]) -> list[Example] | None:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing, truncated, not JSON
+        return None
+    if not isinstance(rows, list) or not all(
+        isinstance(row, list) and len(row) == 4 and all(isinstance(v, str) for v in row)
+        and row[1] in labels and row[2] in EXAMPLE_KINDS for row in rows
+    ):
+        return None
+    return [Example(text=text, label=label, kind=kind, batch=batch) for text, label, kind, batch in rows]
+
+
 def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     """Read every knowledge file; raise KnowledgeError naming the first problem."""
     shared = load_shared_flags(directory / "red_flags.yml")
@@ -538,13 +581,7 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     scam_types = {t.code: t for t in (load_scam_type(p, shared) for p in type_files)}
     procedures = load_procedures(directory / "procedures.yml")
     labels = set(scam_types) | set(NOT_SCAM)
-    examples: list[Example] = []
-    example_dir = directory / "examples"
-    for path in sorted(example_dir.glob("*.yml")):
-        examples.extend(load_examples(path, labels))
-    for folder in sorted(p for p in example_dir.iterdir() if p.is_dir()):
-        for path in sorted(folder.glob("*.yml")):
-            examples.extend(load_examples(path, labels, folder.name))
+    examples = load_all_examples(directory / "examples", labels)
     return Knowledge(
         scam_types=scam_types,
         shared_flags=shared,

@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli.main import run_jsonl
 from knowledge.checker import Checker
-from knowledge.loader import KnowledgeError, load_knowledge
+from knowledge.loader import Example, KnowledgeError, load_knowledge
 from tests.conftest import ROOT
 from tests.test_real_styles import ADVERTS, WARNINGS_AND_QUESTIONS
 
@@ -258,6 +258,30 @@ def test_examples_in_a_subfolder_are_a_batch_of_their_own(tmp_path):
     with pytest.raises(KnowledgeError) as caught:
         load_knowledge(copy)
     assert caught.value.path.endswith("batch9/romance.yml") and "kind" in caught.value.field
+
+
+def test_parsed_examples_are_kept_and_an_edit_is_read_again(tmp_path, monkeypatch):
+    """The parsed examples come from the cache only while the files are byte for byte the same;
+    an edit, a malformed file or a tampered cache file is read from the YAML again."""
+    from knowledge import filecache
+
+    monkeypatch.setattr(filecache, "CACHE_DIR", tmp_path / "cache")
+    copy = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    first = load_knowledge(copy).examples
+    [kept] = list((tmp_path / "cache").glob("examples-*.json"))
+    assert load_knowledge(copy).examples == first
+
+    kept.write_text('[["假的", "no_such_label", "chat", "batch1"]]', encoding="utf-8")
+    assert load_knowledge(copy).examples == first  # a tampered cache file is not believed
+
+    path = copy / "examples" / "romance.yml"
+    path.write_text(path.read_text(encoding="utf-8") + '- {text: "网友让我去他的平台充值", kind: chat}\n', encoding="utf-8")
+    assert Example("网友让我去他的平台充值", "romance", "chat") in load_knowledge(copy).examples
+
+    path.write_text(path.read_text(encoding="utf-8") + '- {text: "网恋", kind: letter}\n', encoding="utf-8")
+    with pytest.raises(KnowledgeError):
+        load_knowledge(copy)
 
 
 @pytest.mark.parametrize(
