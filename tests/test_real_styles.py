@@ -345,6 +345,7 @@ EVERYDAY_LOOK_ALIKES = [
     ("房子抵押给银行贷款了，每个月还三千", "house_for_pension"),
     ("我在开会，晚点回你", "cannot_talk_now"),
     ("我在开会，不方便接电话，有事发微信", "cannot_talk_now"),
+    ("二姐：[转账]¥71 收一下\n我：我晚上下班转，现在在开会", "cannot_talk_now"),
     ("我在上课，别给我打电话，晚上微信说", "cannot_talk_now"),  # was a tell: no ask, a real child says it too
     ("最近在追一部电视剧，讲的是洗钱案的", "crime_accusation"),
     ("新闻说有个人涉嫌洗钱被抓了", "crime_accusation"),
