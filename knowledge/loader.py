@@ -541,7 +541,7 @@ def load_all_examples(example_dir: Path, labels: set[str]) -> list[Example]:
     checker's cache, under a hash of the files' bytes and the labels: an edited file is parsed
     (and validated) again."""
     files = [(path, "batch1") for path in sorted(example_dir.glob("*.yml"))]
-    for folder in sorted(p for p in example_dir.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in example_dir.glob("*") if p.is_dir()):  # none if the folder is missing
         files += [(path, folder.name) for path in sorted(folder.glob("*.yml"))]
     digest = hashlib.sha256(json.dumps([_EXAMPLES_CACHE_FORMAT, sorted(labels)]).encode())
     for path, batch in files:
