@@ -131,11 +131,12 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
     lines = []
     conversation: Counter[str] = Counter()
     tested: list = []  # the examples in the order they were scored
+    dictionary = Checker(knowledge).dictionary
     for style in EXAMPLE_KINDS:
         held = [e for e in knowledge.examples if e.kind == style]
         tested += held
         rest = [e for e in knowledge.examples if e.kind != style]
-        checker = Checker(knowledge, classifier=TypeClassifier(rest))
+        checker = Checker(knowledge, classifier=TypeClassifier(rest, dictionary=dictionary))
         found = checker.check_many([e.text for e in held])
         conversation += follow_up_outcomes(checker, held, found, NOT_SCAM)
         macro, fold_lines = accuracy_lines([e.label for e in held], found, types, NOT_SCAM)

@@ -56,15 +56,16 @@ def objective(macro: float, ordinary_high: float, ordinary_named: float) -> floa
     return macro - 2 * max(0.0, ordinary_high - 0.01) - 2 * max(0.0, ordinary_named - 0.05) - 0.1 * ordinary_named
 
 
-def out_of_style(examples: list) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Label probabilities and scam log-odds for every example from a model without its style."""
+def out_of_style(examples: list, dictionary: tuple[str, ...]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Label probabilities and scam log-odds for every example from a model without its style
+    (``dictionary``: the checker's own words, ``Checker.dictionary``)."""
     classes = sorted({e.label for e in examples})
     rows: dict[int, tuple[np.ndarray, float]] = {}
     for style in EXAMPLE_KINDS:
         held = [e for e in examples if e.kind == style]
         if not held:
             continue
-        model = TypeClassifier([e for e in examples if e.kind != style])
+        model = TypeClassifier([e for e in examples if e.kind != style], dictionary=dictionary)
         columns = [classes.index(c) for c in model.classes]  # a label only in this style is missing
         probabilities, odds = model.scores([e.text for e in held])
         for e, row, o in zip(held, probabilities, odds):
@@ -151,7 +152,7 @@ def main() -> int:
     examples = list(knowledge.examples)
     checker = Checker(knowledge)
     docs = list(checker.nlp.pipe([e.text for e in examples]))
-    classes, probabilities, scam_odds = out_of_style(examples)
+    classes, probabilities, scam_odds = out_of_style(examples, checker.dictionary)
     types = sorted(knowledge.scam_types)
     gold = ["ordinary" if e.label in NOT_SCAM else e.label for e in examples]
     is_ordinary = np.array([g == "ordinary" for g in gold])

@@ -90,10 +90,17 @@ class Checker:
         self.knowledge = knowledge or default_knowledge()
         self.weights = weights
         self.nlp, self.flags, self.calm = build_pipeline(self.knowledge, lexicon or load_lexicon())
-        self.classifier = classifier or TypeClassifier.cached(self.knowledge.examples)
+        self.classifier = classifier or TypeClassifier.cached(self.knowledge.examples, dictionary=self.dictionary)
         missing = set(self.knowledge.scam_types) - set(self.classifier.classes)
         if missing:
             raise ValueError(f"no training examples for scam types: {', '.join(sorted(missing))}")
+
+    @property
+    def dictionary(self) -> tuple[str, ...]:
+        """The checker's own words (red-flag phrases, platforms, organisations): the tokenizer's
+        dictionary, and the classifier's beside jieba's general one. Pass it to a
+        ``TypeClassifier`` trained outside this class, as the benches do."""
+        return tuple(self.nlp.tokenizer.words)
 
     def check(self, text: str, confirmed: Iterable[str] = ()) -> Verdict:
         return self.check_many([text], [confirmed])[0]

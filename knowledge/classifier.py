@@ -6,9 +6,11 @@ checker learns. Two models share the features: one names the type (every scam ty
 a text with no evidence either way is not called a scam just because there are fifteen scam
 types and two others. Texts are normalised first (``normalise.py``: traditional characters,
 spacing, homophones) and numbers, links and phone numbers become placeholders, so a masked
-"1xx****5678" and a real number look alike. Training (scikit-learn's SGDClassifier) takes a
-few seconds, so the fitted numbers (vocabulary, idf weights, coefficients) are kept in an
-on-disk cache under ``var/cache/`` whose key is a hash of the examples and of every setting below;
+"1xx****5678" and a real number look alike. Word n-grams are cut with jieba's dictionary plus the
+checker's own words (red-flag phrases, platforms), so "安全账户" is one word. Training
+(scikit-learn's SGDClassifier) takes a few seconds, so the fitted numbers (vocabulary, idf
+weights, coefficients) are kept in an on-disk cache under ``var/cache/`` whose key is a hash of
+the examples, those words and every setting below;
 the cache holds plain arrays read with ``allow_pickle=False``; a missing, unreadable or
 inconsistent file is simply retrained. With a warm cache, scikit-learn is not imported. The
 settings were chosen on the style hold-out (bench/checker_bench.py, bench/tune_checker.py).
@@ -60,20 +62,25 @@ def feature_text(text: str) -> str:
     return _NUMBER.sub("0", text)
 
 
-@lru_cache(maxsize=1)
-def _segmenter() -> Any:
-    """jieba with its own dictionary (a private Tokenizer: jieba's global state stays untouched)."""
+@lru_cache(maxsize=4)
+def _segmenter(dictionary: tuple[str, ...]) -> Any:
+    """jieba's general dictionary plus the checker's own words (red-flag phrases, platforms,
+    organisations), normalised as the texts are, so "安全账户" or "屏幕共享" is one word to the
+    model as it is to the rules. A private Tokenizer: jieba's global state stays untouched."""
     import jieba
 
     jieba.setLogLevel(60)
     segmenter = jieba.Tokenizer()
     segmenter.initialize()
+    normalise = default_normaliser().text
+    for word in dictionary:
+        segmenter.add_word(normalise(word), 20000)  # the frequency the checker's tokenizer gives them
     return segmenter
 
 
 class Ngrams:
     """TF-IDF features: character 1–2-grams of the feature text, and (``words``) jieba word
-    unigrams and bigrams marked with a leading "\x01"; sublinear term frequency (1 + ln tf),
+    unigrams and bigrams, cut with the checker's ``dictionary``, marked with a leading "\x01"; sublinear term frequency (1 + ln tf),
     smoothed idf (ln((1 + n) / (1 + df)) + 1), rows scaled to unit length. That is what
     scikit-learn's ``TfidfVectorizer(analyzer=Ngrams(...).terms, sublinear_tf=True)`` computes
     (tests/test_checker.py compares the two), without importing scikit-learn at start-up.
@@ -82,34 +89,36 @@ class Ngrams:
     CHARS = (1, 2)
     _WHITESPACE = re.compile(r"\s+")
 
-    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, words: bool) -> None:
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, words: bool,
+                 dictionary: tuple[str, ...] = ()) -> None:
         self.vocabulary = vocabulary
         self.idf = idf
         self.words = words
+        self.dictionary = dictionary
 
     @classmethod
-    def fit(cls, texts: Sequence[str], words: bool) -> tuple["Ngrams", sparse.csr_matrix]:
+    def fit(cls, texts: Sequence[str], words: bool, dictionary: tuple[str, ...] = ()) -> tuple["Ngrams", sparse.csr_matrix]:
         """Learn the vocabulary (sorted, as scikit-learn orders it) and the idf weights."""
-        counts = [Counter(cls.terms_of(t, words)) for t in texts]
+        counts = [Counter(cls.terms_of(t, words, dictionary)) for t in texts]
         df: Counter[str] = Counter()
         for doc in counts:
             df.update(doc.keys())
         terms = sorted(df)
         idf = np.log((1 + len(texts)) / (1 + np.array([df[t] for t in terms], dtype=float))) + 1
-        features = cls({t: i for i, t in enumerate(terms)}, idf, words)
+        features = cls({t: i for i, t in enumerate(terms)}, idf, words, dictionary)
         return features, features._matrix(counts)
 
     def terms(self, text: str) -> list[str]:
-        return self.terms_of(text, self.words)
+        return self.terms_of(text, self.words, self.dictionary)
 
     @classmethod
-    def terms_of(cls, text: str, words: bool) -> list[str]:
+    def terms_of(cls, text: str, words: bool, dictionary: tuple[str, ...] = ()) -> list[str]:
         text = feature_text(text)
         chars = cls._WHITESPACE.sub(" ", text)
         low, high = cls.CHARS
         found = [chars[i : i + n] for n in range(low, min(high, len(chars)) + 1) for i in range(len(chars) - n + 1)]
         if words:
-            tokens = [w for w in _segmenter().cut(text, HMM=False) if w.strip()]
+            tokens = [w for w in _segmenter(dictionary).cut(text, HMM=False) if w.strip()]
             found += ["\x01" + w for w in tokens]
             found += ["\x01" + a + " " + b for a, b in zip(tokens, tokens[1:])]
         return found
@@ -149,12 +158,14 @@ class TypeClassifier:
     # Logistic loss gives probabilities; a fixed seed keeps the checker reproducible.
     MODEL = {"loss": "log_loss", "max_iter": 20, "tol": None, "random_state": 0}
 
-    def __init__(self, examples: Sequence[Example], alpha: float = DEFAULT_ALPHA) -> None:
+    def __init__(self, examples: Sequence[Example], alpha: float = DEFAULT_ALPHA,
+                 dictionary: Sequence[str] = ()) -> None:
+        """``dictionary``: the checker's own words, for the word n-grams (``Checker.dictionary``)."""
         from sklearn.linear_model import SGDClassifier
 
         if not examples:
             raise ValueError("the classifier needs labelled examples")
-        self.features, matrix = Ngrams.fit([e.text for e in examples], self.WORDS)
+        self.features, matrix = Ngrams.fit([e.text for e in examples], self.WORDS, _sorted(dictionary))
         labels = [e.label for e in examples]
         model = SGDClassifier(alpha=alpha, **self.MODEL).fit(matrix, labels)
         scam = SGDClassifier(alpha=self.SCAM_ALPHA, **self.MODEL).fit(matrix, [label not in NOT_SCAM for label in labels])
@@ -179,22 +190,22 @@ class TypeClassifier:
 
     @classmethod
     def cached(cls, examples: Sequence[Example], alpha: float = DEFAULT_ALPHA,
-               cache_dir: Path | None = CACHE_DIR) -> "TypeClassifier":
-        """Load the classifier fitted on exactly these examples, or fit and store it."""
+               cache_dir: Path | None = CACHE_DIR, dictionary: Sequence[str] = ()) -> "TypeClassifier":
+        """Load the classifier fitted on exactly these examples and words, or fit and store it."""
         if cache_dir is None:
-            return cls(examples, alpha)
-        key = cache_key(examples, alpha)
+            return cls(examples, alpha, dictionary)
+        key = cache_key(examples, alpha, dictionary)
         path = Path(cache_dir) / f"classifier-{key[:32]}.npz"
-        loaded = cls._load(path, key)
+        loaded = cls._load(path, key, _sorted(dictionary))
         if loaded is not None:
             filecache.used(path)
             return loaded
-        fitted = cls(examples, alpha)
+        fitted = cls(examples, alpha, dictionary)
         fitted._store(path, key)
         return fitted
 
     @classmethod
-    def _load(cls, path: Path, key: str) -> "TypeClassifier | None":
+    def _load(cls, path: Path, key: str, dictionary: tuple[str, ...]) -> "TypeClassifier | None":
         try:
             with np.load(path, allow_pickle=False) as data:
                 if str(data["key"]) != key:
@@ -208,7 +219,7 @@ class TypeClassifier:
                 and coef.shape[0] == intercept.shape[0] == len(classes) + 1):
             return None
         self = cls.__new__(cls)
-        self.features = Ngrams({t: i for i, t in enumerate(terms)}, idf, cls.WORDS)
+        self.features = Ngrams({t: i for i, t in enumerate(terms)}, idf, cls.WORDS, dictionary)
         self.classes = classes
         self._set_weights(coef, intercept)
         return self
@@ -222,7 +233,11 @@ class TypeClassifier:
             coef=self.coef, intercept=self.intercept, classes=np.array(self.classes)))
 
 
-def cache_key(examples: Sequence[Example], alpha: float) -> str:
+def _sorted(dictionary: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(dictionary)))
+
+
+def cache_key(examples: Sequence[Example], alpha: float, dictionary: Sequence[str] = ()) -> str:
     """Hash of everything the fitted numbers depend on."""
     from importlib.metadata import version
 
@@ -238,6 +253,7 @@ def cache_key(examples: Sequence[Example], alpha: float) -> str:
         "numpy": np.__version__,
         "jieba": version("jieba"),
         "opencc": version("opencc"),
+        "dictionary": _sorted(dictionary),
         "examples": [[e.label, e.text] for e in examples],
     }
     return hashlib.sha256(json.dumps(recipe, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()

@@ -208,6 +208,7 @@ class JiebaTokenizer:
         if not entries:
             raise ValueError("the tokenizer needs at least one word")
         dictionary = "".join(f"{word} 20000\n" for word in entries).encode("utf-8")
+        self.words = tuple(entries)  # the checker's own words, which the classifier's word n-grams use too
         self.vocab = vocab
         self.segmenter = jieba.Tokenizer()
         self.segmenter.FREQ, self.segmenter.total = jieba.Tokenizer.gen_pfdict(io.BytesIO(dictionary))

@@ -393,6 +393,25 @@ def test_probabilities_match_scikit_learn(knowledge):
     assert abs(log_odds - scam.decision_function(features.transform(unseen))).max() < 1e-9
 
 
+def test_the_classifier_reads_the_checkers_own_words_whole(knowledge):
+    from knowledge.checker import Checker
+    from knowledge.classifier import Ngrams, TypeClassifier
+
+    text = "客服让我開啟螢幕共享，再把钱转到安全帐户，加QQ群"
+    plain = Ngrams.terms_of(text, True)
+    ours = Ngrams.terms_of(text, True, ("安全账户", "屏幕共享", "QQ群"))  # normalised as the text is
+    assert "\x01安全" in plain and "\x01安全账户" not in plain
+    assert {"\x01安全账户", "\x01屏幕共享", "\x01qq群"} <= set(ours) and "\x01安全" not in ours
+
+    checker = Checker(knowledge)
+    assert "安全账户" in checker.dictionary and "屏幕共享" in checker.dictionary
+    assert checker.classifier.features.dictionary == tuple(sorted(checker.dictionary))
+    examples = _few_examples(knowledge)
+    own = TypeClassifier(examples, dictionary=checker.dictionary)
+    assert any(term == "\x01安全账户" for term in own.features.vocabulary)
+    assert not any(term == "\x01安全账户" for term in TypeClassifier(examples).features.vocabulary)
+
+
 def test_masked_and_real_numbers_and_links_look_alike_to_the_classifier():
     from knowledge.classifier import feature_text
 
@@ -419,7 +438,11 @@ def test_classifier_cache_round_trip_and_repair(knowledge, tmp_path):
     assert (repaired.predict_proba(texts) == trained.predict_proba(texts)).all()
     assert stored.stat().st_size > 1000
 
-    for n in range(1, 7):  # other examples, other files; only the most recently used few are kept
+    other_words = TypeClassifier.cached(examples, cache_dir=tmp_path, dictionary=("安全账户",))
+    assert other_words.features.dictionary == ("安全账户",)  # other words: a model of its own
+    assert len(list(tmp_path.glob("classifier-*.npz"))) == 2
+
+    for n in range(1, 6):  # other examples, other files; only the most recently used few are kept
         changed = TypeClassifier.cached(examples[:n] + examples[n + 1 :], cache_dir=tmp_path)
         assert changed.classes == trained.classes
     kept = list(tmp_path.glob("classifier-*.npz"))
