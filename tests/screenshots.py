@@ -58,13 +58,14 @@ class Screenshot:
     png: bytes
 
 
-def scenes(count: int, seed: int = 19, min_chars: int = 6) -> list[Scene]:
+def scenes(count: int, seed: int = 19, min_chars: int = 6, one_paragraph: bool = False) -> list[Scene]:
     """``count`` scenes, half scams and half not, alternating look and theme, each message at
-    least ``min_chars`` characters long."""
+    least ``min_chars`` characters long (and, with ``one_paragraph``, without a line break)."""
     from knowledge.loader import NOT_SCAM, default_knowledge
 
     pick = random.Random(seed)
-    usable = [e for e in default_knowledge().examples if e.kind in LOOKS and min_chars <= len(e.text) <= MAX_CHARS]
+    usable = [e for e in default_knowledge().examples if e.kind in LOOKS and min_chars <= len(e.text) <= MAX_CHARS
+              and not (one_paragraph and "\n" in e.text)]
     pools = {
         (look, scam): [e for e in usable if e.kind == look and (e.label not in NOT_SCAM) == scam]
         for look in LOOKS for scam in (True, False)
@@ -100,8 +101,8 @@ def render(chosen: Iterable[Scene]) -> Iterator[Screenshot]:
             yield Screenshot(scene, page.screenshot(type="png"))
 
 
-def screenshots(count: int, seed: int = 19, min_chars: int = 6) -> list[Screenshot]:
-    return list(render(scenes(count, seed, min_chars)))
+def screenshots(count: int, seed: int = 19, min_chars: int = 6, one_paragraph: bool = False) -> list[Screenshot]:
+    return list(render(scenes(count, seed, min_chars, one_paragraph)))
 
 
 COLOURS = {

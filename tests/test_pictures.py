@@ -43,8 +43,9 @@ def readings(shots):
 
 @pytest.fixture(scope="module")
 def long_shots():
-    """Four messages long enough to wrap on a phone screen (45 characters or more)."""
-    shots = screenshots(4, seed=19, min_chars=45)
+    """Four messages long enough to wrap on a phone screen (45 characters or more), each one
+    paragraph (a chat example may hold several lines)."""
+    shots = screenshots(4, seed=19, min_chars=45, one_paragraph=True)
     return list(zip(shots, read_all(shots)))
 
 
