@@ -705,7 +705,10 @@ async def test_long_reply_is_split_within_byte_limits_and_sent_in_order(fake_api
     resp = await h.post(text_xml("说详细点"))
     assert resp.text == "success"  # too long for one passive reply: all parts go in order
     sent = await fake_api.wait_for(2)
-    await asyncio.sleep(0.2)
+    deadline = time.monotonic() + 10  # the parts go one by one; a slow machine may still be sending
+    while "\n\n".join(fake_api.texts_to(USER)) != long_text and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # and nothing more follows
     parts = fake_api.texts_to(USER)
     assert len(parts) >= 2 and all(utf8_size(p) <= 2048 for p in parts)
     assert "\n\n".join(parts) == long_text
