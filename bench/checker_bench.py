@@ -119,8 +119,10 @@ def flag_names(verdict) -> str:
     return ", ".join(sorted({h.flag for h in verdict.red_flags})) or "no red flag"
 
 
-def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, show_false_alarms: bool = False) -> list[str]:
-    """Train without one style, test on it, for each style; pooled over the four folds."""
+def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, show_confusion: bool = False,
+                  show_false_alarms: bool = False) -> list[str]:
+    """Train without one style, test on it, for each style; pooled over the four folds
+    (``dictionary``: the checker's own words, ``Checker.dictionary``)."""
     from knowledge.checker import Checker
     from knowledge.classifier import TypeClassifier
     from knowledge.loader import EXAMPLE_KINDS, NOT_SCAM
@@ -131,7 +133,6 @@ def style_holdout(knowledge, show_errors: bool, show_confusion: bool = False, sh
     lines = []
     conversation: Counter[str] = Counter()
     tested: list = []  # the examples in the order they were scored
-    dictionary = Checker(knowledge).dictionary
     for style in EXAMPLE_KINDS:
         held = [e for e in knowledge.examples if e.kind == style]
         tested += held
@@ -333,7 +334,7 @@ def main() -> int:
         print(f"- {style} ({len(rows)} texts): macro-F1 {macro:.3f}; {style_lines[1]}")
 
     print("\n## the checker's figures")
-    for line in style_holdout(knowledge, show_errors, "--confusion" in sys.argv, "--show-false-alarms" in sys.argv):
+    for line in style_holdout(knowledge, checker.dictionary, show_errors, "--confusion" in sys.argv, "--show-false-alarms" in sys.argv):
         print(line)
     if msglog.exists():
         for line in msglog_lines(checker, msglog, training):

@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -99,7 +99,8 @@ class Ngrams:
     @classmethod
     def fit(cls, texts: Sequence[str], words: bool, dictionary: tuple[str, ...] = ()) -> tuple["Ngrams", sparse.csr_matrix]:
         """Learn the vocabulary (sorted, as scikit-learn orders it) and the idf weights."""
-        counts = [Counter(cls.terms_of(t, words, dictionary)) for t in texts]
+        segmenter = _segmenter(dictionary) if words else None  # looked up once, not once a text
+        counts = [Counter(cls._terms(t, segmenter)) for t in texts]
         df: Counter[str] = Counter()
         for doc in counts:
             df.update(doc.keys())
@@ -108,17 +109,25 @@ class Ngrams:
         features = cls({t: i for i, t in enumerate(terms)}, idf, words, dictionary)
         return features, features._matrix(counts)
 
+    @cached_property
+    def segmenter(self) -> Any:
+        return _segmenter(self.dictionary) if self.words else None
+
     def terms(self, text: str) -> list[str]:
-        return self.terms_of(text, self.words, self.dictionary)
+        return self._terms(text, self.segmenter)
 
     @classmethod
     def terms_of(cls, text: str, words: bool, dictionary: tuple[str, ...] = ()) -> list[str]:
+        return cls._terms(text, _segmenter(dictionary) if words else None)
+
+    @classmethod
+    def _terms(cls, text: str, segmenter: Any) -> list[str]:
         text = feature_text(text)
         chars = cls._WHITESPACE.sub(" ", text)
         low, high = cls.CHARS
         found = [chars[i : i + n] for n in range(low, min(high, len(chars)) + 1) for i in range(len(chars) - n + 1)]
-        if words:
-            tokens = [w for w in _segmenter(dictionary).cut(text, HMM=False) if w.strip()]
+        if segmenter is not None:
+            tokens = [w for w in segmenter.cut(text, HMM=False) if w.strip()]
             found += ["\x01" + w for w in tokens]
             found += ["\x01" + a + " " + b for a, b in zip(tokens, tokens[1:])]
         return found
