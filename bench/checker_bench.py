@@ -14,6 +14,8 @@ Measures of accuracy, from the most flattering to the least:
   style as the training examples);
 - disguised texts (bench/checker_disguised: scams told without the police's alarm words and
   ordinary texts that share scams' words, by another hand; never trained on);
+- messages shown with a resident's words around them (bench/checker_shown: pasted with a
+  question, forwarded to the family, read out on the phone; by another hand; never trained on);
 - the style hold-out: for each style (sms, chat, narrative, spoken) the classifier is trained
   without that style and tested on it; the four folds are pooled. These are the checker's
   figures: a resident's message is in a style the examples may not have;
@@ -48,7 +50,17 @@ sys.path.insert(0, str(ROOT))
 FIRST_TEXT = "对方说是客服，让我下载会议软件开启屏幕共享，把钱转到安全账户"
 START = f"from knowledge.checker import Checker; Checker().check({FIRST_TEXT!r})"
 
-from bench.dataset import MSGLOG, Labelled, load_dev_set, load_disguised, load_lookalikes, load_msglog, near_duplicates  # noqa: E402
+from bench.dataset import (  # noqa: E402
+    DISGUISED_DIR,
+    MSGLOG,
+    SHOWN_DIR,
+    Labelled,
+    load_another_hand,
+    load_dev_set,
+    load_lookalikes,
+    load_msglog,
+    near_duplicates,
+)
 
 
 def f1_table(gold: list[str], predicted: list[str], labels: list[str]) -> dict[str, tuple[float, float, float, int]]:
@@ -108,6 +120,23 @@ def accuracy_lines(gold: list[str], verdicts: list, types: list[str], not_scam: 
     ]
     lines += [f"| {label} | {p:.2f} | {r:.2f} | {f1:.2f} | {n} |" for label, (p, r, f1, n) in table.items()]
     return macro, lines
+
+
+def another_hand_lines(checker, title: str, directory: Path, training: list[str], types: list[str]) -> list[str]:
+    """Accuracy on a set written by another hand (never trained on), overall and by style."""
+    from knowledge.loader import NOT_SCAM
+
+    rows = load_another_hand(directory)
+    overlap = near_duplicates([r.text for r in rows], training)
+    lines = [f"\n## {title} (bench/{directory.name}): {len(rows)} texts; "
+             f"near-duplicates of training examples: {len(overlap)} (must be 0)"]
+    found = checker.check_many([r.text for r in rows])
+    lines += accuracy_lines([r.label for r in rows], found, types, NOT_SCAM)[1]
+    for style in sorted({r.kind for r in rows}):
+        index = [i for i, r in enumerate(rows) if r.kind == style]
+        macro, style_lines = accuracy_lines([rows[i].label for i in index], [found[i] for i in index], types, NOT_SCAM)
+        lines.append(f"- {style} ({len(index)} texts): macro-F1 {macro:.3f}; {style_lines[1]}")
+    return lines
 
 
 def share(verdicts: list, *risks: str) -> str:
@@ -321,17 +350,10 @@ def main() -> int:
             if (v.scam_type or "ordinary") != d.label:
                 print(f"  {d.label} -> {v.scam_type} ({v.risk}): {d.text[:80]}")
 
-    disguised = load_disguised()
-    overlap = near_duplicates([d.text for d in disguised], training)
-    print(f"\n## disguised texts, another hand (bench/checker_disguised): {len(disguised)} texts; "
-          f"near-duplicates of training examples: {len(overlap)} (must be 0)")
-    found = checker.check_many([d.text for d in disguised])
-    for line in accuracy_lines([d.label for d in disguised], found, types, NOT_SCAM)[1]:
-        print(line)
-    for style in sorted({d.kind for d in disguised}):
-        rows = [i for i, d in enumerate(disguised) if d.kind == style]
-        macro, style_lines = accuracy_lines([disguised[i].label for i in rows], [found[i] for i in rows], types, NOT_SCAM)
-        print(f"- {style} ({len(rows)} texts): macro-F1 {macro:.3f}; {style_lines[1]}")
+    for title, directory in (("disguised texts, another hand", DISGUISED_DIR),
+                             ("messages shown with a resident's words, another hand", SHOWN_DIR)):
+        for line in another_hand_lines(checker, title, directory, training, types):
+            print(line)
 
     print("\n## the checker's figures")
     for line in style_holdout(knowledge, checker.dictionary, show_errors, "--confusion" in sys.argv, "--show-false-alarms" in sys.argv):

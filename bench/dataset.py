@@ -10,9 +10,11 @@ import yaml
 DEV_DIR = Path(__file__).resolve().parent / "checker_dev"
 # Everyday texts that share words with scams (README.md there): dev may guide rules, test never.
 LOOKALIKES_DIR = Path(__file__).resolve().parent / "checker_lookalikes"
-# Scams told without the police's alarm words, and ordinary texts that share scams' words, written
-# by another hand (README.md there): evaluation only, never trained on.
+# Written by another hand than the training examples (README.md in each): evaluation only, never
+# trained on. Scams told without the police's alarm words, and ordinary texts that share scams' words:
 DISGUISED_DIR = Path(__file__).resolve().parent / "checker_disguised"
+# messages shown with a resident's words around them (pasted with a question, forwarded, read out):
+SHOWN_DIR = Path(__file__).resolve().parent / "checker_shown"
 # Real chat lines and adverts for false alarms; evaluation only, read where it lies.
 MSGLOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "msglog" / "messages.jsonl"
 
@@ -38,8 +40,9 @@ def load_lookalikes(split: str, directory: Path = LOOKALIKES_DIR) -> list[Labell
     return [Labelled(str(r["text"]), str(r["category"]), str(r["style"])) for r in rows]
 
 
-def load_disguised(directory: Path = DISGUISED_DIR) -> list[Labelled]:
-    """The disguised texts, as (text, type code or "ordinary", style); files in the examples' form."""
+def load_another_hand(directory: Path) -> list[Labelled]:
+    """A set in another hand (``DISGUISED_DIR``, ``SHOWN_DIR``) as (text, type code, "ordinary" or
+    "advert", style); files in the examples' form."""
     items = []
     for path in sorted(directory.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

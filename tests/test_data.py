@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bench.dataset import load_dev_set, load_disguised, load_lookalikes, near_duplicates
+from bench.dataset import DISGUISED_DIR, SHOWN_DIR, load_another_hand, load_dev_set, load_lookalikes, near_duplicates
 from tests.conftest import ROOT
 
 REQUIRED_TYPES = {
@@ -105,11 +105,13 @@ def test_the_everyday_look_alikes_are_separate_from_training(knowledge):
         assert not near_duplicates([r.text for r in rows], training, threshold=0.6)
 
 
-def test_the_disguised_texts_are_separate_from_training(knowledge):
-    """bench/checker_disguised measures scams told without the alarm words: never trained on."""
-    rows = load_disguised()
+@pytest.mark.parametrize("directory, calm_labels", [(DISGUISED_DIR, {"ordinary"}), (SHOWN_DIR, {"ordinary", "advert"})])
+def test_the_sets_in_another_hand_are_separate_from_training(knowledge, directory, calm_labels):
+    """bench/checker_disguised (scams told without the alarm words) and bench/checker_shown
+    (messages shown with a resident's words) measure the checker on texts never trained on."""
+    rows = load_another_hand(directory)
     counts = Counter(r.label for r in rows)
-    assert set(counts) == REQUIRED_TYPES | {"ordinary"} and min(counts.values()) >= 80, counts
+    assert set(counts) == REQUIRED_TYPES | calm_labels and min(counts.values()) >= 80, counts
     assert {r.kind for r in rows} == {"sms", "chat", "narrative", "spoken"}
     training = [e.text for e in knowledge.examples]
     assert not {_norm(t) for t in training} & {_norm(r.text) for r in rows}
