@@ -123,6 +123,20 @@ def test_lines_come_in_reading_order_without_status_bar_or_time_stamps():
     ]
 
 
+def test_a_line_that_wrapped_before_a_latin_word_is_joined_and_a_short_line_is_not():
+    """A flight number, a word or a link that does not fit moves whole to the next line, so the
+    line above ends short of the bubble's edge by that word's width; an explicit break ends
+    shorter still."""
+    wrapped = [  # 32 px lines in a bubble whose text runs from x=60 to x=620
+        Piece("【昆明航空】旅客您好，您购买的", 60, 300, 510, 332),
+        Piece("KY8xx1航班因飞机调配取消，需在2小时", 60, 340, 620, 372),
+        Piece("内联系我们办理改签", 60, 380, 330, 412),
+    ]
+    assert message_lines(wrapped, 780, 1688) == ["【昆明航空】旅客您好，您购买的KY8xx1航班因飞机调配取消，需在2小时内联系我们办理改签"]
+    broken = [Piece("我到了", 60, 300, 160, 332), Piece("OK，马上下来接你们，稍等一下", 60, 340, 520, 372)]
+    assert message_lines(broken, 780, 1688) == ["我到了", "OK，马上下来接你们，稍等一下"]
+
+
 async def test_a_long_scrolling_screenshot_is_read_in_slices_with_the_memory_of_one_screen(shots):
     same_width = shots[:4]  # one above the other, as a phone's long screenshot shows them
     screens = [Image.open(io.BytesIO(s.png)).convert("RGB") for s in same_width]

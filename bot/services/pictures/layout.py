@@ -24,6 +24,7 @@ TIME_STAMP = re.compile(
 STATUS = re.compile(r"\d{1,2}[:：]\d{2}|\d{1,3}\s*%|[345]G|LTE|HD|Wi-?Fi", re.IGNORECASE)
 STATUS_BAR_SHARE = 0.07  # the status bar is the top 3-6% of a phone screenshot
 PHONE_SHAPE = 1.5  # height / width from which a picture is taken for a phone screen
+_LATIN_WORD = re.compile(r"[A-Za-z0-9][\x21-\x7e]*")  # a run that wraps whole: a word, a number, a link
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,20 @@ def _continues(above: Piece, below: Piece) -> bool:
     return (
         -0.3 * size <= below.top - above.bottom < 0.8 * size  # the next line, not a new bubble
         and abs(below.left - above.left) < 0.8 * size
-        # ``above`` ran to the bubble's edge, so it wrapped (Latin text wraps before a whole word)
-        and above.right >= below.right - (5 if _latin(above.text[-1:]) else 1.5) * size
+        and above.right >= below.right - _wrap_allowance(above, below) * size  # ran to the bubble's edge
         and abs(above.size - size) < 0.35 * size  # the same font
     )
+
+
+def _wrap_allowance(above: Piece, below: Piece) -> float:
+    """How far short of the bubble's edge, in line heights, a line that wrapped may end: Chinese
+    wraps anywhere (within a character or so), but a Latin word, a flight number or a link that
+    did not fit moves whole to the next line, leaving its width free ("您购买的" / "KY8xx1航班…")."""
+    allowance = 5.0 if _latin(above.text[-1:]) else 1.5
+    word = _LATIN_WORD.match(below.text)
+    if word:
+        allowance = max(allowance, 1.5 + 0.7 * len(word.group()))  # a Latin character is about 0.6 of a line high
+    return allowance
 
 
 def _joined(first: Piece, second: Piece, separator: str) -> Piece:
