@@ -107,7 +107,7 @@ def _wrap_allowance(above: Piece, below: Piece) -> float:
     allowance = 5.0 if _latin(above.text[-1:]) else 1.5
     word = _LATIN_WORD.match(below.text)
     if word:
-        allowance = max(allowance, 1.5 + 0.7 * len(word.group()))  # a Latin character is about 0.6 of a line high
+        allowance = max(allowance, 1.5 + 0.7 * len(word.group()))  # a Latin character is 0.5-0.7 of a line height wide
     return allowance
 
 
