@@ -80,9 +80,10 @@ def _segmenter(dictionary: tuple[str, ...]) -> Any:
 
 class Ngrams:
     """TF-IDF features: character 1–2-grams of the feature text, and (``words``) jieba word
-    unigrams and bigrams, cut with the checker's ``dictionary``, marked with a leading "\x01"; sublinear term frequency (1 + ln tf),
-    smoothed idf (ln((1 + n) / (1 + df)) + 1), rows scaled to unit length. That is what
-    scikit-learn's ``TfidfVectorizer(analyzer=Ngrams(...).terms, sublinear_tf=True)`` computes
+    unigrams and bigrams, cut with the checker's ``dictionary``, marked with a leading "\x01";
+    sublinear term frequency (1 + ln tf), smoothed idf (ln((1 + n) / (1 + df)) + 1), rows scaled
+    to unit length. That is what scikit-learn's
+    ``TfidfVectorizer(analyzer=Ngrams(...).terms, sublinear_tf=True)`` computes
     (tests/test_checker.py compares the two), without importing scikit-learn at start-up.
     """
 
@@ -115,10 +116,6 @@ class Ngrams:
 
     def terms(self, text: str) -> list[str]:
         return self._terms(text, self.segmenter)
-
-    @classmethod
-    def terms_of(cls, text: str, words: bool, dictionary: tuple[str, ...] = ()) -> list[str]:
-        return cls._terms(text, _segmenter(dictionary) if words else None)
 
     @classmethod
     def _terms(cls, text: str, segmenter: Any) -> list[str]:

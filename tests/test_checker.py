@@ -394,12 +394,14 @@ def test_probabilities_match_scikit_learn(knowledge):
 
 
 def test_the_classifier_reads_the_checkers_own_words_whole(knowledge):
+    import numpy as np
+
     from knowledge.checker import Checker
     from knowledge.classifier import Ngrams, TypeClassifier
 
     text = "客服让我開啟螢幕共享，再把钱转到安全帐户，加QQ群"
-    plain = Ngrams.terms_of(text, True)
-    ours = Ngrams.terms_of(text, True, ("安全账户", "屏幕共享", "QQ群"))  # normalised as the text is
+    plain = Ngrams({}, np.zeros(0), True).terms(text)
+    ours = Ngrams({}, np.zeros(0), True, ("安全账户", "屏幕共享", "QQ群")).terms(text)  # normalised as the text is
     assert "\x01安全" in plain and "\x01安全账户" not in plain
     assert {"\x01安全账户", "\x01屏幕共享", "\x01qq群"} <= set(ours) and "\x01安全" not in ours
 
