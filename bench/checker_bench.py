@@ -4,10 +4,11 @@
                                              [--lookalikes-only] [--dev-only]
 
 --show-false-alarms prints the ordinary and advert examples (knowledge/examples, our own texts)
-that the style hold-out rates medium or high, with their red flags, and the dev look-alikes rated
-medium or high: where a rule fires on everyday text.
---lookalikes-only prints only the look-alike figures (quick, for tuning rules); --dev-only leaves
-out bench/checker_lookalikes/test.yml, which is read once, at the end, never to tune rules.
+that the style hold-out rates medium or high, with their red flags, and the dev texts of the
+false-alarm sets rated medium or high: where a rule fires on everyday text.
+--lookalikes-only prints only the false-alarm sets' figures (look-alikes and everyday chat; quick,
+for tuning rules); --dev-only leaves out their test.yml, which is read once, at the end, never to
+tune rules or weights.
 
 Measures of accuracy, from the most flattering to the least:
 - the evaluation set bench/checker_dev (never trained on, but written in the same hand and
@@ -22,7 +23,8 @@ Measures of accuracy, from the most flattering to the least:
 - false alarms on msglog (real chat lines and adverts, never trained on, never copied; read
   from ../shared/data/msglog/messages.jsonl);
 - false alarms on hard everyday look-alikes (bench/checker_lookalikes: airline and bank notices,
-  police warnings, talk about the news … that share words with scams), dev and test apart.
+  police warnings, talk about the news … that share words with scams) and on plain everyday chat
+  (bench/checker_everyday_chat: couples, family, stock talk, games …), dev and test apart.
 Then speed: batch throughput on one core, per-text latency, and start-up measured as fresh
 processes (``python -c``: import + build Checker + first verdict, and ``fanzha check``), each
 the median of three runs with the classifier cache warm, plus one cold start.
@@ -52,6 +54,7 @@ START = f"from knowledge.checker import Checker; Checker().check({FIRST_TEXT!r})
 
 from bench.dataset import (  # noqa: E402
     DISGUISED_DIR,
+    FALSE_ALARM_SETS,
     MSGLOG,
     SHOWN_DIR,
     Labelled,
@@ -285,17 +288,18 @@ def msglog_lines(checker, path: Path, training: list[str]) -> list[str]:
     return lines
 
 
-def lookalike_lines(checker, training: list[str], splits: tuple[str, ...], show_false_alarms: bool) -> list[str]:
-    """Everyday texts that share words with scams: share rated high and medium or high, per split,
-    overall, by category and by style."""
+def false_alarm_lines(checker, training: list[str], splits: tuple[str, ...], show_false_alarms: bool,
+                    title: str, directory: Path) -> list[str]:
+    """A false-alarm set (``FALSE_ALARM_SETS``: everyday texts that share words with scams, plain
+    everyday chat): share rated high and medium or high, per split, overall, by category and by style."""
     found: dict[str, list[tuple[Labelled, Any]]] = {}
     lines = []
     for split in splits:
-        rows = load_lookalikes(split)
+        rows = load_lookalikes(split, directory)
         overlap = near_duplicates([r.text for r in rows], training)
         found[split] = list(zip(rows, checker.check_many([r.text for r in rows])))
         only = [v for _, v in found[split]]
-        lines.append(f"look-alikes {split} ({len(rows)}; near-duplicates of training examples: {len(overlap)}, must be 0): "
+        lines.append(f"{title} {split} ({len(rows)}; near-duplicates of training examples: {len(overlap)}, must be 0): "
                      f"rated high {share(only, 'high')}, medium or high {share(only, 'high', 'medium')}")
     groups = sorted({r.label for rows in found.values() for r, _ in rows})
     groups += sorted({"style " + r.kind for rows in found.values() for r, _ in rows})
@@ -310,7 +314,7 @@ def lookalike_lines(checker, training: list[str], splits: tuple[str, ...], show_
     if show_false_alarms and "dev" in found:
         for r, v in found["dev"]:
             if v.risk in ("high", "medium"):
-                lines.append(f"  look-alike [{r.kind}/{r.label}] -> {v.scam_type} ({v.risk}; {flag_names(v)}): {r.text[:100]}")
+                lines.append(f"  {title} [{r.kind}/{r.label}] -> {v.scam_type} ({v.risk}; {flag_names(v)}): {r.text[:100]}")
     return lines
 
 
@@ -328,9 +332,10 @@ def main() -> int:
     counts = {kind: sum(e.kind == kind for e in knowledge.examples) for kind in sorted({e.kind for e in knowledge.examples})}
     print(f"training examples: {len(training)} ({', '.join(f'{k} {n}' for k, n in counts.items())})")
     splits = ("dev",) if "--dev-only" in sys.argv else ("dev", "test")
-    print("\n## everyday look-alikes (bench/checker_lookalikes)")
-    for line in lookalike_lines(checker, training, splits, "--show-false-alarms" in sys.argv):
-        print(line)
+    for title, directory in FALSE_ALARM_SETS:
+        print(f"\n## {title} (bench/{directory.name})")
+        for line in false_alarm_lines(checker, training, splits, "--show-false-alarms" in sys.argv, title, directory):
+            print(line)
     if "--lookalikes-only" in sys.argv:
         return 0
 

@@ -10,6 +10,11 @@ import yaml
 DEV_DIR = Path(__file__).resolve().parent / "checker_dev"
 # Everyday texts that share words with scams (README.md there): dev may guide rules, test never.
 LOOKALIKES_DIR = Path(__file__).resolve().parent / "checker_lookalikes"
+# Plain everyday chat between people who know each other (couples, family, stock talk, games …),
+# in the look-alikes' form and with the same rule: dev may guide the weights, test never.
+EVERYDAY_CHAT_DIR = Path(__file__).resolve().parent / "checker_everyday_chat"
+# Both, with the titles the bench and the tuner print.
+FALSE_ALARM_SETS = (("everyday look-alikes", LOOKALIKES_DIR), ("everyday chat", EVERYDAY_CHAT_DIR))
 # Written by another hand than the training examples (README.md in each): evaluation only, never
 # trained on. Scams told without the police's alarm words, and ordinary texts that share scams' words:
 DISGUISED_DIR = Path(__file__).resolve().parent / "checker_disguised"
@@ -35,7 +40,8 @@ def load_dev_set(directory: Path = DEV_DIR) -> list[Labelled]:
 
 
 def load_lookalikes(split: str, directory: Path = LOOKALIKES_DIR) -> list[Labelled]:
-    """One split ("dev" or "test") of the look-alikes, as (text, category, style)."""
+    """One split ("dev" or "test") of the look-alikes or another false-alarm set in their form
+    (``FALSE_ALARM_SETS``), as (text, category, style)."""
     rows = yaml.safe_load((directory / f"{split}.yml").read_text(encoding="utf-8"))
     return [Labelled(str(r["text"]), str(r["category"]), str(r["style"])) for r in rows]
 

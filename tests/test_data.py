@@ -7,7 +7,16 @@ from collections import Counter
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bench.dataset import DISGUISED_DIR, SHOWN_DIR, load_another_hand, load_dev_set, load_lookalikes, near_duplicates
+from bench.dataset import (
+    DISGUISED_DIR,
+    EVERYDAY_CHAT_DIR,
+    LOOKALIKES_DIR,
+    SHOWN_DIR,
+    load_another_hand,
+    load_dev_set,
+    load_lookalikes,
+    near_duplicates,
+)
 from tests.conftest import ROOT
 
 REQUIRED_TYPES = {
@@ -95,12 +104,15 @@ def test_the_checker_evaluation_set_is_separate_from_training(knowledge):
     assert len(near) <= 0.02 * len(dev), near[:5]
 
 
-def test_the_everyday_look_alikes_are_separate_from_training(knowledge):
-    """bench/checker_lookalikes measures false alarms on texts never trained on."""
+@pytest.mark.parametrize("directory, styles", [(LOOKALIKES_DIR, {"sms", "chat", "narrative", "spoken"}),
+                                               (EVERYDAY_CHAT_DIR, {"chat"})])
+def test_the_false_alarm_sets_are_separate_from_training(knowledge, directory, styles):
+    """bench/checker_lookalikes and bench/checker_everyday_chat measure false alarms on texts
+    never trained on."""
     training = [e.text for e in knowledge.examples]
     for split in ("dev", "test"):
-        rows = load_lookalikes(split)
-        assert len(rows) >= 200 and {r.kind for r in rows} == {"sms", "chat", "narrative", "spoken"}
+        rows = load_lookalikes(split, directory)
+        assert len(rows) >= 200 and {r.kind for r in rows} == styles
         assert not {_norm(t) for t in training} & {_norm(r.text) for r in rows}
         assert not near_duplicates([r.text for r in rows], training, threshold=0.6)
 
