@@ -180,8 +180,8 @@ def main() -> int:
         macro = fast_macro_f1(gold_index, np.where(named, top, len(types)), len(types))
         ordinary_high, ordinary_named = float(high[is_ordinary].mean()), float(named[is_ordinary].mean())
         alarms = [decide(w, e)[1:] for e in alarm_sets]
-        alarm_highs = [float(high.mean()) for high, _ in alarms]
-        alarm_nameds = [float(named.mean()) for _, named in alarms]
+        alarm_highs = [float(rated_high.mean()) for rated_high, _ in alarms]
+        alarm_nameds = [float(given_type.mean()) for _, given_type in alarms]
         if named_at_most is None:
             score = (objective(macro, ordinary_high, ordinary_named)
                      - 2 * sum(max(0.0, h - 0.01) for h in alarm_highs)
