@@ -289,7 +289,7 @@ def msglog_lines(checker, path: Path, training: list[str]) -> list[str]:
 
 
 def false_alarm_lines(checker, training: list[str], splits: tuple[str, ...], show_false_alarms: bool,
-                    title: str, directory: Path) -> list[str]:
+                      title: str, directory: Path) -> list[str]:
     """A false-alarm set (``FALSE_ALARM_SETS``: everyday texts that share words with scams, plain
     everyday chat): share rated high and medium or high, per split, overall, by category and by style."""
     found: dict[str, list[tuple[Labelled, Any]]] = {}
