@@ -60,6 +60,9 @@ class RedFlag:
     severity: str = "major"
     scam_type: str | None = None  # None for flags shared by every type
     keeps_negation: bool = False  # the tell is itself a "don't" (不要告诉家人): a negation before it does not cancel it
+    # Patterns of an everyday setting for the same words (a work meeting, an online class): in the
+    # same sentence, a critical technique counts as a major one and the rest of the evidence decides.
+    ordinary_settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,14 +311,10 @@ def _source(reader: _Reader) -> Source:
 def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
     flag_id = reader.ident("id")
     phrases = reader.texts("phrases", optional=True)
-    patterns = reader.texts("patterns", optional=True)
+    patterns = _patterns(reader, "patterns")
     if not phrases and not patterns:
         raise reader.fail("phrases", "a red flag needs phrases or patterns")
-    for i, pattern in enumerate(patterns):
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise reader.fail(f"patterns[{i}]", f"not a valid regular expression: {error}") from None
+    ordinary_settings = _patterns(reader, "ordinary_settings")
     severity = reader.data.get("severity", "major")
     if severity not in SEVERITIES:
         raise reader.fail("severity", f"must be one of {', '.join(SEVERITIES)}")
@@ -331,7 +330,18 @@ def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
         severity=severity,
         scam_type=scam_type,
         keeps_negation=keeps_negation,
+        ordinary_settings=ordinary_settings,
     )
+
+
+def _patterns(reader: _Reader, field_name: str) -> tuple[str, ...]:
+    patterns = reader.texts(field_name, optional=True)
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise reader.fail(f"{field_name}[{i}]", f"not a valid regular expression: {error}") from None
+    return patterns
 
 
 def load_shared_flags(path: Path) -> dict[str, RedFlag]:

@@ -108,19 +108,27 @@ class FlagMatcher:
 
     Phrases and texts are both normalised (traditional characters, spacing, homophones: see
     ``normalise.py``); each hit's span and text are the resident's original words. With a
-    ``negation``, a red flag whose words are negated ("没让我垫钱") is not a hit.
+    ``negation``, a red flag whose words are negated ("没让我垫钱") is not a hit. A critical
+    technique whose sentence shows one of the flag's ``ordinary_settings`` ("开会的时候共享屏幕给
+    同事看") is a major hit: still evidence, no longer high on its own.
     """
+
+    _SENTENCE_END = re.compile(r"[。.!?;\n]")
 
     def __init__(self, flags: Iterable[RedFlag | CalmSign], normaliser: Normaliser | None = None,
                  negation: Negation | None = None) -> None:
         self.normaliser = normaliser or default_normaliser()
         self._negated = NegatedFlags(negation, self.normaliser) if negation else None
         self._flags: list[tuple[RedFlag | CalmSign, re.Pattern[str]]] = []
+        self._settings: dict[str, re.Pattern[str]] = {}
         for flag in flags:
             phrases = {self.normaliser.text(p) for p in flag.phrases}
             parts = [re.escape(p) for p in sorted(phrases, key=len, reverse=True) if p]
             parts += [f"(?:{fold_pattern(p)})" for p in flag.patterns]
             self._flags.append((flag, re.compile("|".join(parts), re.IGNORECASE)))
+            if isinstance(flag, RedFlag) and flag.ordinary_settings:
+                settings = "|".join(f"(?:{fold_pattern(p)})" for p in flag.ordinary_settings)
+                self._settings[flag.id] = re.compile(settings, re.IGNORECASE)
 
     def words(self) -> set[str]:
         return {phrase for flag, _ in self._flags for phrase in flag.phrases}
@@ -135,12 +143,24 @@ class FlagMatcher:
                     continue
                 if match.end() > match.start():
                     start, end = normalised.span(*match.span())
+                    severity = flag.severity
+                    if severity == "critical" and self._in_ordinary_setting(flag.id, normalised.text, match):
+                        severity = "major"
                     hits.append(
-                        FlagHit(flag.id, flag.label, text[start:end], start, end, flag.weight, flag.severity,
+                        FlagHit(flag.id, flag.label, text[start:end], start, end, flag.weight, severity,
                                 flag.scam_type)
                     )
         hits.sort(key=lambda h: (h.start, -h.end))
         return hits
+
+    def _in_ordinary_setting(self, flag_id: str, text: str, match: re.Match[str]) -> bool:
+        settings = self._settings.get(flag_id)
+        if settings is None:
+            return False
+        start = max((m.end() for m in self._SENTENCE_END.finditer(text, 0, match.start())), default=0)
+        after = self._SENTENCE_END.search(text, match.end())
+        sentence = text[start : after.start() if after else len(text)]
+        return settings.search(sentence) is not None
 
 
 @dataclass(frozen=True)

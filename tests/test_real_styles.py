@@ -57,6 +57,40 @@ def test_a_threat_a_question_or_a_tell_that_is_a_dont_stays_a_red_flag(checker, 
     assert flag in {h.flag for h in checker.check(text).red_flags}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "开会的时候我共享屏幕给同事看PPT",
+        "明天组会轮到我汇报，要共享屏幕放一下数据",
+        "我和同学线上讨论作业，共享屏幕一起改代码",
+        "公司IT同事远程共享屏幕帮我装打印机驱动",
+        "孩子学校通知家长安装会议软件开家长会",
+        "公司要求大家安装腾讯会议，周一例会用",
+    ],
+)
+def test_screen_sharing_at_work_or_in_class_is_not_high_on_its_own(checker, text):
+    """red_flags.yml ordinary_settings: the technique is still seen, as a major flag, not a critical one."""
+    verdict = checker.check(text)
+    assert {h.flag for h in verdict.red_flags} & {"screen_share", "remote_control_app"}
+    assert all(h.severity == "major" for h in verdict.red_flags if h.flag in ("screen_share", "remote_control_app"))
+    assert verdict.risk in ("none", "low")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "客服让我进会议共享屏幕，说帮我关闭百万保障",
+        "自称警官的人让我开会议共享屏幕配合调查",  # 开会议: joining the caller's meeting, not a work meeting
+        "带单老师让我们在直播课上共享屏幕看账户",  # a "teacher" and a "class" alone are no everyday setting
+        "同事说领导让我下载会议软件共享屏幕，然后转账",
+        "网课老师让我共享屏幕，然后说要交资料费到他个人账户",  # an everyday setting, and the rest of the evidence
+        "开会的时候我共享屏幕给同事看PPT。晚上客服打电话让我再共享一次屏幕办理退款",  # another sentence
+    ],
+)
+def test_screen_sharing_asked_by_a_stranger_stays_high(checker, text):
+    assert checker.check(text).risk == "high"
+
+
 def test_the_normaliser_keeps_a_map_back_to_the_original():
     normaliser = Normaliser({"帐户": "账户", "威信": "微信", "vx": "微信"})
     text = "加我威信，轉到安全 帳戶"
