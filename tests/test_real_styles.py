@@ -367,6 +367,9 @@ EVERYDAY_TELLS = [
     ("我是店铺客服，您的商品有问题，加我微信给您退款", "claims_platform_cs"),
     ("我是店家售后，给您退款需要扫一下这个二维码", "claims_platform_cs"),
     ("我们是部队采购，要订一批被装，你先垫付", "military_buyer"),
+    # credit repair told the other way round: the record first, then "we can remove it"
+    ("您的征信有逾期记录，影响贷款，我们可以内部消除，加微信详谈", "credit_repair"),
+    ("我有逾期，他说可以帮我把逾期消掉，要先交两千", "credit_repair"),
 ]
 
 EVERYDAY_LOOK_ALIKES = [
@@ -407,6 +410,8 @@ EVERYDAY_LOOK_ALIKES = [
     ("亲，我是店铺售后，您收到的杯子有裂缝，我们给您补发一个", "claims_platform_cs"),
     ("您好我是本店客服，衣服不合适可以在订单里申请换货", "claims_platform_cs"),
     ("我们公司以前做过部队的食堂采购，按合同验收后付款", "military_buyer"),
+    ("征信逾期记录不能删除，按时还款五年后自动消除", "credit_repair"),
+    ("逾期记录无法删除，只能按时还款慢慢覆盖", "credit_repair"),
 ]
 
 
