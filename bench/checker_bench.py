@@ -58,6 +58,7 @@ from bench.dataset import (  # noqa: E402
     MSGLOG,
     SHOWN_DIR,
     Labelled,
+    fill_masks,
     load_another_hand,
     load_dev_set,
     load_lookalikes,
@@ -165,6 +166,8 @@ def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, sho
     lines = []
     conversation: Counter[str] = Counter()
     tested: list = []  # the examples in the order they were scored
+    as_masked: list = []  # ordinary and advert texts with a masked number or link …
+    as_filled: list = []  # … and the same texts filled in, as the independent set is run
     for style in EXAMPLE_KINDS:
         held = [e for e in knowledge.examples if e.kind == style]
         tested += held
@@ -178,6 +181,9 @@ def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, sho
                      + (f"; adverts answered as adverts: {sum(v.advert for v in adverts) / len(adverts):.1%}" if adverts else ""))
         gold += [e.label for e in held]
         verdicts += found
+        masked = [(e, v) for e, v in zip(held, found) if e.label in NOT_SCAM and fill_masks(e.text) != e.text]
+        as_masked += [v for _, v in masked]
+        as_filled += checker.check_many([fill_masks(e.text) for e, _ in masked])
         if show_errors:
             for e, v in zip(held, found):
                 if (v.scam_type or "ordinary") != ("ordinary" if e.label in NOT_SCAM else e.label):
@@ -189,6 +195,9 @@ def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, sho
                     print(f"  false alarm [{style}] {e.label} -> {v.scam_type} ({v.risk}; {flag_names(v)}): {text}")
     _, pooled = accuracy_lines(gold, verdicts, types, NOT_SCAM)
     pooled.insert(1, fixed_set_line(tested, gold, verdicts, types))
+    pooled.append(f"ordinary and advert texts with masked numbers or links ({len(as_masked)}): rated high "
+                  f"{share(as_masked, 'high')}, filled in {share(as_filled, 'high')}; medium or high "
+                  f"{share(as_masked, 'high', 'medium')}, filled in {share(as_filled, 'high', 'medium')}")
     calibration = calibration_line([v.scam_probability for v in verdicts], [g not in NOT_SCAM for g in gold])
     runners_up = [(list(v.probabilities)[1:2] or [None])[0] for v in verdicts]
     confusion = (confusion_lines(gold, [v.scam_type or "ordinary" for v in verdicts], NOT_SCAM, runners_up)
@@ -285,6 +294,15 @@ def msglog_lines(checker, path: Path, training: list[str]) -> list[str]:
         for r, v in found:
             if v.risk == "high":
                 lines.append(f"  high: {r.kind} -> {v.scam_type} ({flag_names(v)})")
+    # As the independent set is run: masked digits and links filled in, as real messages have them.
+    filled = checker.check_many([fill_masks(r.text) for r in rows])
+    for source in ("chat", "advert"):
+        only = [v for r, v in zip(rows, filled) if r.label == source]
+        lines.append(f"msglog {source} with masked numbers and links filled in: rated high {share(only, 'high')}, "
+                     f"medium or high {share(only, 'high', 'medium')}")
+        lines += [f"  high when filled in: {r.kind} -> {v.scam_type} ({flag_names(v)})"
+                  for r, v, masked in zip(rows, filled, verdicts)
+                  if r.label == source and v.risk == "high" and masked.risk != "high"]
     return lines
 
 

@@ -1,6 +1,7 @@
 """The checker's evaluation set (bench/checker_dev/*.yml) and its overlap with training data."""
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,3 +95,32 @@ def near_duplicates(texts: list[str], others: list[str], threshold: float = 0.6)
                 found.append((text, others[i], score))
                 break
     return found
+
+
+# A masked detail as an evaluation set writes it: digits hidden as "x" (msglog hides every digit)
+# or "*" ("177****6453", "400-xxx-xxxx", "MU5xx3"), not inside an ordinary word ("box").
+_MASKED_RUN = re.compile(r"(?<![a-wyz])[\dxX*]*[xX*][\dxX*]*(?![a-wyz])")
+# msglog's links were split into words: "www . xxxxxx . com".
+_MASKED_SITE = re.compile(r"www\s*\.\s*([\w*]+)\s*\.\s*(com|cn|net|cc|org)\b")
+
+
+def fill_masks(text: str) -> str:
+    """The text with its masked numbers and links filled in with realistic values, as a resident's
+    real message has them: a masked run of digits becomes digits (an eleven-digit one a mobile
+    number), a masked site a site name. Seeded by the text, so the same text is filled the same way."""
+    rng = random.Random(text)
+    letters = "abcdefghijkmnpqrstuvwxyz"
+
+    def site(match: re.Match[str]) -> str:
+        name = "".join(rng.choice(letters) for _ in match.group(1))
+        return f"www.{name}.{match.group(2)}"
+
+    def digits(match: re.Match[str]) -> str:
+        run = [c if c.isdigit() else str(rng.randrange(10)) for c in match.group(0)]
+        if len(run) == 11 and not match.group(0)[:2].isdigit():  # a mobile number: 13x … 19x
+            run[:2] = ["1", str(rng.randrange(3, 10))]
+        elif not match.group(0)[0].isdigit() and len(run) > 1:
+            run[0] = str(rng.randrange(1, 10))  # no leading zero where the mask hid the first digit
+        return "".join(run)
+
+    return _MASKED_RUN.sub(digits, _MASKED_SITE.sub(site, text))

@@ -12,6 +12,7 @@ from bench.dataset import (
     EVERYDAY_CHAT_DIR,
     LOOKALIKES_DIR,
     SHOWN_DIR,
+    fill_masks,
     load_another_hand,
     load_dev_set,
     load_lookalikes,
@@ -128,6 +129,23 @@ def test_the_sets_in_another_hand_are_separate_from_training(knowledge, director
     training = [e.text for e in knowledge.examples]
     assert not {_norm(t) for t in training} & {_norm(r.text) for r in rows}
     assert not near_duplicates([r.text for r in rows], training, threshold=0.6)
+
+
+@pytest.mark.parametrize("masked, filled_like", [
+    ("请联系xxxxxxxxxxx王经理", r"请联系1[3-9]\d{9}王经理"),  # msglog hides every digit as x
+    ("预约请致电177****6453。退订回TD", r"预约请致电177\d{4}6453。退订回TD"),
+    ("请致电400-xxx-xxxx", r"请致电400-[1-9]\d{2}-[1-9]\d{3}"),
+    ("您的MU5xx3航班", r"您的MU5\d{2}3航班"),
+    ("详情请登入：www . xxxxxx . com .期待", r"详情请登入：www\.[a-z]{6}\.com \.期待"),
+    ("x月份全场x折", r"[1-9]月份全场[1-9]折"),
+    ("Xbox和taxi不是号码", r"Xbox和taxi不是号码"),
+])
+def test_masked_numbers_and_links_are_filled_in_as_real_messages_have_them(masked, filled_like):
+    """The bench runs msglog and the held-out ordinary texts again with their masks filled in,
+    as the independent set of real messages is run."""
+    filled = fill_masks(masked)
+    assert re.fullmatch(filled_like, filled), filled
+    assert fill_masks(masked) == filled  # the same text is filled the same way every run
 
 
 def test_every_example_batch_has_every_style(knowledge):
