@@ -370,6 +370,10 @@ EVERYDAY_TELLS = [
     # credit repair told the other way round: the record first, then "we can remove it"
     ("您的征信有逾期记录，影响贷款，我们可以内部消除，加微信详谈", "credit_repair"),
     ("我有逾期，他说可以帮我把逾期消掉，要先交两千", "credit_repair"),
+    # a number to call back about an account, an order or a case (not an advert's "有需要请联系")
+    ("您开通的会员将每月扣费，如需取消请拨打13712345678", "sms_hotline"),
+    ("请联系人工客服 17012345678 办理退款", "sms_hotline"),
+    ("您的银行卡涉嫌洗钱，请立即拨打17012345678核实", "sms_hotline"),
 ]
 
 EVERYDAY_LOOK_ALIKES = [
@@ -412,6 +416,9 @@ EVERYDAY_LOOK_ALIKES = [
     ("我们公司以前做过部队的食堂采购，按合同验收后付款", "military_buyer"),
     ("征信逾期记录不能删除，按时还款五年后自动消除", "credit_repair"),
     ("逾期记录无法删除，只能按时还款慢慢覆盖", "credit_repair"),
+    ("农家散养土鸡蛋，一箱三十枚，有需要请联系13812345678", "sms_hotline"),
+    ("家电清洗上门服务，空调油烟机都能洗，欢迎致电18612345678预约", "sms_hotline"),
+    ("本厂专业生产包装纸箱，量大从优，有意者联系15012345678", "sms_hotline"),
 ]
 
 
