@@ -116,6 +116,8 @@ def fill_masks(text: str) -> str:
         return f"www.{name}.{match.group(2)}"
 
     def digits(match: re.Match[str]) -> str:
+        if match.group(0) == "*":  # one star between words hides no number: spam writes "礼*包"
+            return "*"
         run = [c if c.isdigit() else str(rng.randrange(10)) for c in match.group(0)]
         if len(run) == 11 and not match.group(0)[:2].isdigit():  # a mobile number: 13x … 19x
             run[:2] = ["1", str(rng.randrange(3, 10))]

@@ -139,6 +139,7 @@ def test_the_sets_in_another_hand_are_separate_from_training(knowledge, director
     ("详情请登入：www . xxxxxx . com .期待", r"详情请登入：www\.[a-z]{6}\.com \.期待"),
     ("x月份全场x折", r"[1-9]月份全场[1-9]折"),
     ("Xbox和taxi不是号码", r"Xbox和taxi不是号码"),
+    ("看房即送大礼*包", r"看房即送大礼\*包"),
 ])
 def test_masked_numbers_and_links_are_filled_in_as_real_messages_have_them(masked, filled_like):
     """The bench runs msglog and the held-out ordinary texts again with their masks filled in,
