@@ -6,7 +6,8 @@ checker learns. Two models share the features: one names the type (every scam ty
 a text with no evidence either way is not called a scam just because there are fifteen scam
 types and two others. Texts are normalised first (``normalise.py``: traditional characters,
 spacing, homophones) and numbers, links and phone numbers become placeholders, so a masked
-"1xx****5678" and a real number look alike. Word n-grams are cut with jieba's dictionary plus the
+"1xx****5678" and a real number look alike; a link on a bank's or an operator's own domain
+(official_domains.yml, ``own_pages_only``) is left out, as no evidence either way. Word n-grams are cut with jieba's dictionary plus the
 checker's own words (red-flag phrases, platforms), so "安全账户" is one word. Training
 (scikit-learn's SGDClassifier) takes a few seconds, so the fitted numbers (vocabulary, idf
 weights, coefficients) are kept in an on-disk cache under ``var/cache/`` whose key is a hash of
@@ -31,11 +32,12 @@ from scipy import sparse
 
 from . import filecache
 from .filecache import CACHE_DIR
+from .indicators import own_official_link
 from .loader import KNOWLEDGE_DIR, NOT_SCAM, Example
 from .nlp import PHONE, URL
 from .normalise import default_normaliser
 
-_CACHE_FORMAT = 3  # bump when the cached arrays change meaning
+_CACHE_FORMAT = 4  # bump when the cached arrays change meaning
 
 _IP_HOST = re.compile(r"^(?:https?://)?\d{1,3}(?:\.\d{1,3}){3}")
 _TLD = re.compile(r"\.([a-z]{2,6})(?=[/:?#]|$)")
@@ -46,6 +48,8 @@ _LINK_PLACEHOLDER = re.compile(r"[\[【(（]\s*(?:链接|网址|url|link)\s*[\]�
 
 
 def _link(match: re.Match[str]) -> str:
+    if own_official_link(match.group(0)):  # a bank's or an operator's own site: no evidence either way
+        return " "
     url = match.group(0).lower()
     if _IP_HOST.match(url):
         return " 网址ip "
@@ -255,6 +259,7 @@ def cache_key(examples: Sequence[Example], alpha: float, dictionary: Sequence[st
         "scam_alpha": TypeClassifier.SCAM_ALPHA,
         "model": TypeClassifier.MODEL,
         "normalise": hashlib.sha256((KNOWLEDGE_DIR / "spelling.yml").read_bytes()).hexdigest(),
+        "official_domains": hashlib.sha256((KNOWLEDGE_DIR / "official_domains.yml").read_bytes()).hexdigest(),
         "sklearn": version("scikit-learn"),
         "numpy": np.__version__,
         "jieba": version("jieba"),

@@ -129,20 +129,45 @@ def _has_word(labels: list[str], words: tuple[str, ...]) -> bool:
     return any(w in tokens if len(w) <= 3 else w in joined for w in words)
 
 
-def link_reasons(link: str, rules: IndicatorRules) -> list[Reason]:
-    userinfo, host, tail = split_link(link)
-    host = host.lower().rstrip(".")
-    bare_host = re.sub(r":\d+$", "", host)
-    labels, disguised = _host_labels(bare_host)
-    plain_host = ".".join(labels)
-
+def _official(plain_host: str, disguised: bool, userinfo: str, rules: IndicatorRules) -> tuple[str, str] | None:
+    """(name, category) of the institution whose official domain the host is, or is under."""
+    if disguised or userinfo:
+        return None
     official = _is_under(plain_host, tuple(d for b in rules.brands for d in b.domains))
-    if official and not disguised and not userinfo:
+    if official:
         brand = next(b for b in rules.brands if official in b.domains)
-        return [Reason("official_domain", {"name": brand.name})]
-    if _is_under(plain_host, rules.government_suffixes) and not disguised and not userinfo:
+        return brand.name, brand.category
+    if _is_under(plain_host, rules.government_suffixes):
         government = next((b for b in rules.brands if b.category == "government"), None)
-        return [Reason("official_domain", {"name": government.name if government else "政府机关"})]
+        return (government.name if government else "政府机关"), "government"
+    return None
+
+
+def _parts(link: str) -> tuple[str, str, str, list[str], bool]:
+    """(user info, host without port, path, the host's labels in Latin letters, disguised)."""
+    userinfo, host, tail = split_link(link)
+    bare_host = re.sub(r":\d+$", "", host.lower().rstrip("."))
+    labels, disguised = _host_labels(bare_host)
+    return userinfo, bare_host, tail, labels, disguised
+
+
+def official_category(text: str, rules: IndicatorRules) -> str | None:
+    """The kind of institution (official_domains.yml) whose official domain the link that
+    ``text`` starts with is under; None for any other link, or no link."""
+    match = link_pattern(rules).match(text)
+    if match is None:
+        return None
+    userinfo, _, _, labels, disguised = _parts(trim_link(match.group(0)))
+    official = _official(".".join(labels), disguised, userinfo, rules)
+    return official[1] if official else None
+
+
+def link_reasons(link: str, rules: IndicatorRules) -> list[Reason]:
+    userinfo, bare_host, tail, labels, disguised = _parts(link)
+    plain_host = ".".join(labels)
+    official = _official(plain_host, disguised, userinfo, rules)
+    if official:
+        return [Reason("official_domain", {"name": official[0]})]
 
     reasons: list[Reason] = []
     try:
@@ -156,7 +181,7 @@ def link_reasons(link: str, rules: IndicatorRules) -> list[Reason]:
         reasons.append(Reason("userinfo_trick", {}))
     if disguised:
         reasons.append(Reason("idn_homograph", {}))
-    brand = None if address else imitated_brand(labels, rules)  # type: ignore[assignment]  # a Brand above, in another branch
+    brand = None if address else imitated_brand(labels, rules)
     if brand and not (brand.category == "government" and _foreign_government(plain_host)):
         reasons.append(Reason("lookalike_domain", {"name": brand.name}))
     if _is_under(plain_host, rules.shorteners):

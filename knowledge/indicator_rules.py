@@ -87,6 +87,7 @@ class FindingText:
 class IndicatorRules:
     brands: tuple[Brand, ...]
     government_suffixes: tuple[str, ...]
+    own_pages_only: tuple[str, ...]  # categories whose official domains carry only the institution's own pages
     bare_tlds: tuple[str, ...]
     shorteners: tuple[str, ...]
     free_hosting: tuple[str, ...]
@@ -116,7 +117,7 @@ def _digits(reader: _Reader, key: str, value: str) -> str:
     return value
 
 
-def _brands(path: Path) -> tuple[tuple[Brand, ...], tuple[str, ...]]:
+def _brands(path: Path) -> tuple[tuple[Brand, ...], tuple[str, ...], tuple[str, ...]]:
     reader = _read_yaml(path)
     _source(reader)
     brands = []
@@ -129,7 +130,11 @@ def _brands(path: Path) -> tuple[tuple[Brand, ...], tuple[str, ...]]:
                             _lower_texts(item, "keywords")))
     if len({b.id for b in brands}) != len(brands):
         raise reader.fail("brands", "two brands share an id")
-    return tuple(brands), _lower_texts(reader, "government_suffixes")
+    own_pages_only = reader.texts("own_pages_only")
+    for i, category in enumerate(own_pages_only):
+        if category not in CATEGORIES:
+            raise reader.fail(f"own_pages_only[{i}]", f"must be one of {', '.join(CATEGORIES)}")
+    return tuple(brands), _lower_texts(reader, "government_suffixes"), own_pages_only
 
 
 def _numbers(path: Path) -> tuple[dict[str, OfficialNumber], tuple[Institution, ...]]:
@@ -190,7 +195,7 @@ def _findings(reader: _Reader) -> dict[str, FindingText]:
 
 
 def load_indicator_rules(directory: Path = KNOWLEDGE_DIR) -> IndicatorRules:
-    brands, government = _brands(directory / "official_domains.yml")
+    brands, government, own_pages_only = _brands(directory / "official_domains.yml")
     numbers, institutions = _numbers(directory / "official_numbers.yml")
     reader = _read_yaml(directory / "indicators.yml")
     _source(reader)
@@ -204,6 +209,7 @@ def load_indicator_rules(directory: Path = KNOWLEDGE_DIR) -> IndicatorRules:
     return IndicatorRules(
         brands=brands,
         government_suffixes=government,
+        own_pages_only=own_pages_only,
         bare_tlds=_lower_texts(links, "bare_tlds"),
         shorteners=_lower_texts(links, "shorteners"),
         free_hosting=_lower_texts(links, "free_hosting"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
-from .indicator_links import link_pattern, link_reasons, trim_link
+from .indicator_links import link_pattern, link_reasons, official_category, trim_link
 from .indicator_phones import phone_pattern, phone_reasons
 from .indicator_rules import IndicatorRules, Reason, indicator_rules
 from .indicator_values import TextView, mask_account, split_link, stored_form, text_view
@@ -101,6 +101,14 @@ def _spans(view: TextView, pattern: re.Pattern[str], taken: list[tuple[int, int]
         if any(start < e and s < end for s, e in taken):
             continue
         yield match, start, end
+
+
+def own_official_link(text: str) -> bool:
+    """Whether ``text`` starts with a link on the official domain of an institution that
+    publishes only its own pages there (a bank, an operator: official_domains.yml,
+    ``own_pages_only``): no unknown link, and no evidence of a scam."""
+    rules = indicator_rules()
+    return official_category(text, rules) in rules.own_pages_only
 
 
 def find_indicators(text: str, rules: IndicatorRules | None = None) -> list[Indicator]:

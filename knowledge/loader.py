@@ -63,6 +63,9 @@ class RedFlag:
     # Patterns of an everyday setting for the same words (a work meeting, an online class): in the
     # same sentence, a critical technique counts as a major one and the rest of the evidence decides.
     ordinary_settings: tuple[str, ...] = ()
+    # A link on the official domain of an institution that publishes only its own pages (a bank's,
+    # an operator's: official_domains.yml, own_pages_only) is not this flag's hit.
+    skips_official_links: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,6 +324,9 @@ def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
     keeps_negation = reader.data.get("keeps_negation", False)
     if not isinstance(keeps_negation, bool):
         raise reader.fail("keeps_negation", "must be true or false")
+    skips_official_links = reader.data.get("skips_official_links", False)
+    if not isinstance(skips_official_links, bool):
+        raise reader.fail("skips_official_links", "must be true or false")
     return RedFlag(
         id=flag_id,
         label=reader.text("label"),
@@ -331,6 +337,7 @@ def _red_flag(reader: _Reader, scam_type: str | None) -> RedFlag:
         scam_type=scam_type,
         keeps_negation=keeps_negation,
         ordinary_settings=ordinary_settings,
+        skips_official_links=skips_official_links,
     )
 
 

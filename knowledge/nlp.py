@@ -12,9 +12,10 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .amounts import find_amounts
+from .indicators import own_official_link
 from .loader import KNOWLEDGE_DIR, CalmSign, Knowledge, KnowledgeError, Negation, RedFlag, parse_yaml
 from .normalise import Normalised, Normaliser, default_normaliser, fold_pattern
 
@@ -116,8 +117,11 @@ class FlagMatcher:
     _SENTENCE_END = re.compile(r"[。.!?;\n]")
 
     def __init__(self, flags: Iterable[RedFlag | CalmSign], normaliser: Normaliser | None = None,
-                 negation: Negation | None = None) -> None:
+                 negation: Negation | None = None, official_link: Callable[[str], bool] | None = None) -> None:
+        """``official_link``: whether a text starts with an official link that is no flag's hit
+        (``indicators.own_official_link``), for flags that say ``skips_official_links``."""
         self.normaliser = normaliser or default_normaliser()
+        self._official_link = official_link
         self._negated = NegatedFlags(negation, self.normaliser) if negation else None
         self._flags: list[tuple[RedFlag | CalmSign, re.Pattern[str]]] = []
         self._settings: dict[str, re.Pattern[str]] = {}
@@ -141,6 +145,8 @@ class FlagMatcher:
             for match in pattern.finditer(normalised.text):
                 if negated and negated.cancels(normalised.text, pattern, match):
                     continue
+                if self._is_official_link(flag, normalised.text[match.start():]):
+                    continue
                 if match.end() > match.start():
                     start, end = normalised.span(*match.span())
                     severity = flag.severity
@@ -152,6 +158,10 @@ class FlagMatcher:
                     )
         hits.sort(key=lambda h: (h.start, -h.end))
         return hits
+
+    def _is_official_link(self, flag: RedFlag | CalmSign, text: str) -> bool:
+        return bool(isinstance(flag, RedFlag) and flag.skips_official_links and self._official_link
+                    and self._official_link(text))
 
     def _in_ordinary_setting(self, flag_id: str, text: str, match: re.Match[str]) -> bool:
         settings = self._settings.get(flag_id)
@@ -313,6 +323,7 @@ def build_pipeline(knowledge: Knowledge, lexicon: Lexicon) -> tuple[Any, FlagMat
     flags = FlagMatcher(
         [f for t in knowledge.scam_types.values() for f in t.red_flags] + list(knowledge.shared_flags.values()),
         negation=knowledge.negation,
+        official_link=own_official_link,
     )
     calm = FlagMatcher(knowledge.calm_signs.values(), flags.normaliser)
     nlp = spacy.blank("zh")

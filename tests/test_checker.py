@@ -223,6 +223,7 @@ def test_empty_and_odd_texts_do_not_crash(checker):
         (lambda d: d["red_flags"][0].update(weight=3), "red_flags[0].weight"),
         (lambda d: d["red_flags"][0].update(patterns=["(unclosed"]), "red_flags[0].patterns[0]"),
         (lambda d: d["red_flags"][0].update(ordinary_settings=["ok", "[unclosed"]), "red_flags[0].ordinary_settings[1]"),
+        (lambda d: d["red_flags"][0].update(skips_official_links="yes"), "red_flags[0].skips_official_links"),
         (lambda d: d.update(shared_flags=["no_such_flag"]), "shared_flags[0]"),
         (lambda d: d["follow_up_questions"][0].update(confirms="no_such_flag"), "follow_up_questions[0].confirms"),
     ],

@@ -281,6 +281,17 @@ def test_an_official_number_with_letters_stops_loading(tmp_path: Path) -> None:
         load_indicator_rules(folder)
 
 
+def test_an_unknown_category_of_own_pages_stops_loading_with_the_field(tmp_path: Path) -> None:
+    folder = copy_rules(tmp_path)
+    path = folder / "official_domains.yml"
+    text = path.read_text(encoding="utf-8")
+    assert "own_pages_only: [bank," in text
+    path.write_text(text.replace("own_pages_only: [bank,", "own_pages_only: [banks,"), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as error:
+        load_indicator_rules(folder)
+    assert error.value.field == "own_pages_only[0]" and "official_domains.yml" in error.value.path
+
+
 def test_the_projects_rules_load() -> None:
     rules = load_indicator_rules()
     assert rules.numbers["96110"].area_code_allowed and rules.numbers["110"].emergency

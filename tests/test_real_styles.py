@@ -148,6 +148,32 @@ def test_adverts_are_recognised_as_adverts(checker):
     assert sum(checker.check(text).advert for text in ADVERTS) >= 3
 
 
+# The same notice with the institution's own link and with a look-alike of it.
+OWN_LINK_NOTICES = [
+    ("【中国移动】您的话费余额不足10元，为避免停机，请及时充值 {}/cz", "https://dx.10086.cn", "https://dx-10086.cn.vip"),
+    ("【中国联通】尊敬的用户，您的账户已欠费，将于明日停机，缴费请点击 {}/pay", "https://u.10010.com", "http://u10010-pay.top"),
+    ("【工商银行】您的信用卡本期账单已出，请登录 {} 查看", "https://www.icbc.com.cn", "https://www.icbc-zd.com"),
+    ("【国家税务总局】2025年度个税汇算已开始，请登录 {} 办理", "https://etax.chinatax.gov.cn", "http://chinatax-tuishui.cc"),
+]
+
+
+@pytest.mark.parametrize("notice, own, lookalike", OWN_LINK_NOTICES)
+def test_an_institutions_own_link_is_no_unknown_link_and_no_evidence(checker, notice, own, lookalike):
+    genuine, fake = checker.check(notice.format(own)), checker.check(notice.format(lookalike))
+    assert "unknown_link" not in {h.flag for h in genuine.red_flags}
+    assert "unknown_link" in {h.flag for h in fake.red_flags}
+    assert genuine.risk in ("none", "low") and genuine.scam_probability < fake.scam_probability
+
+
+@pytest.mark.parametrize("text", [
+    "群主让我们填这个腾讯文档登记刷单佣金 https://docs.qq.com/form/abc123",  # anyone can publish there
+    "客服发来一个会议链接 https://meeting.tencent.com/dm/8Hk2 让我进去",
+    "登录 https://www.icbc.com.cn@icbc-verify.top 重新认证",  # the official name before "@" is a disguise
+])
+def test_links_where_anyone_can_publish_stay_unknown_links(checker, text):
+    assert "unknown_link" in {h.flag for h in checker.check(text).red_flags}
+
+
 @pytest.mark.parametrize(
     "text, code",
     [
