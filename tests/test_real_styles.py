@@ -400,6 +400,9 @@ EVERYDAY_TELLS = [
     ("您开通的会员将每月扣费，如需取消请拨打13712345678", "sms_hotline"),
     ("请联系人工客服 17012345678 办理退款", "sms_hotline"),
     ("您的银行卡涉嫌洗钱，请立即拨打17012345678核实", "sms_hotline"),
+    # phishing: a card or an account "expired", a link to authenticate again
+    ("【ETC服务】您的ETC卡已失效，请登录 http://etc-rz.cn 重新认证", "reverify_link"),
+    ("医保卡要升级成电子版了，点击链接进行实名认证", "reverify_link"),
 ]
 
 EVERYDAY_LOOK_ALIKES = [
@@ -445,6 +448,8 @@ EVERYDAY_LOOK_ALIKES = [
     ("农家散养土鸡蛋，一箱三十枚，有需要请联系13812345678", "sms_hotline"),
     ("家电清洗上门服务，空调油烟机都能洗，欢迎致电18612345678预约", "sms_hotline"),
     ("本厂专业生产包装纸箱，量大从优，有意者联系15012345678", "sms_hotline"),
+    ("换了新手机，在中国移动APP里重新进行实名认证就好了", "reverify_link"),
+    ("【工商银行】请登录 https://www.icbc.com.cn 重新验证您的预留信息", "reverify_link"),
 ]
 
 
