@@ -7,8 +7,9 @@ a text with no evidence either way is not called a scam just because there are f
 types and two others. Texts are normalised first (``normalise.py``: traditional characters,
 spacing, homophones) and numbers, links and phone numbers become placeholders, so a masked
 "1xx****5678" and a real number look alike; a link on a bank's or an operator's own domain
-(official_domains.yml, ``own_pages_only``) is left out, as no evidence either way. Word n-grams are cut with jieba's dictionary plus the
-checker's own words (red-flag phrases, platforms), so "安全账户" is one word. Training
+(official_domains.yml, ``own_pages_only``) is left out, as no evidence either way. Word n-grams
+are cut with jieba's dictionary plus the checker's own words (red-flag phrases, platforms), so
+"安全账户" is one word. Training
 (scikit-learn's SGDClassifier) takes a few seconds, so the fitted numbers (vocabulary, idf
 weights, coefficients) are kept in an on-disk cache under ``var/cache/`` whose key is a hash of
 the examples, those words and every setting below;

@@ -145,7 +145,7 @@ class FlagMatcher:
             for match in pattern.finditer(normalised.text):
                 if negated and negated.cancels(normalised.text, pattern, match):
                     continue
-                if self._is_official_link(flag, normalised.text[match.start():]):
+                if self._is_official_link(flag, normalised.text, match.start()):
                     continue
                 if match.end() > match.start():
                     start, end = normalised.span(*match.span())
@@ -159,9 +159,10 @@ class FlagMatcher:
         hits.sort(key=lambda h: (h.start, -h.end))
         return hits
 
-    def _is_official_link(self, flag: RedFlag | CalmSign, text: str) -> bool:
-        return bool(isinstance(flag, RedFlag) and flag.skips_official_links and self._official_link
-                    and self._official_link(text))
+    def _is_official_link(self, flag: RedFlag | CalmSign, text: str, start: int) -> bool:
+        if not (isinstance(flag, RedFlag) and flag.skips_official_links and self._official_link):
+            return False
+        return self._official_link(text[start:])
 
     def _in_ordinary_setting(self, flag_id: str, text: str, match: re.Match[str]) -> bool:
         settings = self._settings.get(flag_id)
