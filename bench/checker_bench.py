@@ -181,9 +181,10 @@ def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, sho
                      + (f"; adverts answered as adverts: {sum(v.advert for v in adverts) / len(adverts):.1%}" if adverts else ""))
         gold += [e.label for e in held]
         verdicts += found
-        masked = [(e, v) for e, v in zip(held, found) if e.label in NOT_SCAM and fill_masks(e.text) != e.text]
-        as_masked += [v for _, v in masked]
-        as_filled += checker.check_many([fill_masks(e.text) for e, _ in masked])
+        masked = [(v, filled) for e, v in zip(held, found)
+                  if e.label in NOT_SCAM and (filled := fill_masks(e.text)) != e.text]
+        as_masked += [v for v, _ in masked]
+        as_filled += checker.check_many([filled for _, filled in masked])
         if show_errors:
             for e, v in zip(held, found):
                 if (v.scam_type or "ordinary") != ("ordinary" if e.label in NOT_SCAM else e.label):
