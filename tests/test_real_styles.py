@@ -66,6 +66,7 @@ def test_a_threat_a_question_or_a_tell_that_is_a_dont_stays_a_red_flag(checker, 
         "公司IT同事远程共享屏幕帮我装打印机驱动",
         "孩子学校通知家长安装会议软件开家长会",
         "公司要求大家安装腾讯会议，周一例会用",
+        "新员工培训那天讲师让我们都进会议室，轮流共享屏幕演示怎么填报销单",
     ],
 )
 def test_screen_sharing_at_work_or_in_class_is_not_high_on_its_own(checker, text):
@@ -84,6 +85,7 @@ def test_screen_sharing_at_work_or_in_class_is_not_high_on_its_own(checker, text
         "带单老师让我们在直播课上共享屏幕看账户",  # a "teacher" and a "class" alone are no everyday setting
         "同事说领导让我下载会议软件共享屏幕，然后转账",
         "网课老师让我共享屏幕，然后说要交资料费到他个人账户",  # an everyday setting, and the rest of the evidence
+        "对方说是公司内部培训，让我下载会议软件共享屏幕，再把工资卡的钱转到安全账户",
         "开会的时候我共享屏幕给同事看PPT。晚上客服打电话让我再共享一次屏幕办理退款",  # another sentence
     ],
 )
