@@ -23,6 +23,18 @@ DISGUISED_DIR = Path(__file__).resolve().parent / "checker_disguised"
 SHOWN_DIR = Path(__file__).resolve().parent / "checker_shown"
 # Real chat lines and adverts for false alarms; evaluation only, read where it lies.
 MSGLOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "msglog" / "messages.jsonl"
+# The independent set of real SMS that is run outside this project has seven categories, one of
+# them romance and investment together: each scam type code it counts, and the category it falls in.
+INDEPENDENT_SET_CATEGORIES = {
+    "impersonate_police": "impersonate_police",
+    "loan_credit": "loan_credit",
+    "fake_customer_service": "fake_customer_service",
+    "impersonate_acquaintance": "impersonate_acquaintance",
+    "shuadan": "shuadan",
+    "romance": "romance_or_investment",
+    "investment": "romance_or_investment",
+    "game_trade": "game_trade",
+}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from bench.dataset import (
     DISGUISED_DIR,
     EVERYDAY_CHAT_DIR,
+    INDEPENDENT_SET_CATEGORIES,
     LOOKALIKES_DIR,
     SHOWN_DIR,
     fill_masks,
@@ -147,6 +148,31 @@ def test_masked_numbers_and_links_are_filled_in_as_real_messages_have_them(maske
     filled = fill_masks(masked)
     assert re.fullmatch(filled_like, filled), filled
     assert fill_masks(masked) == filled  # the same text is filled the same way every run
+
+
+def test_the_independent_sets_seven_categories_are_made_of_our_scam_types(knowledge):
+    assert set(INDEPENDENT_SET_CATEGORIES) <= set(knowledge.scam_types)
+    assert len(set(INDEPENDENT_SET_CATEGORIES.values())) == 7
+
+
+def test_the_independent_sets_figure_counts_romance_and_investment_as_one():
+    """A romance scam named investment is right in the set's categories; an ordinary text named
+    loan_credit is a false alarm in one of them, and one named fake_prize in none."""
+    from types import SimpleNamespace
+
+    from bench.checker_bench import independent_set_lines
+
+    def verdict(scam_type: str | None, risk: str) -> SimpleNamespace:
+        return SimpleNamespace(scam_type=scam_type, risk=risk)
+
+    labelled = [("romance", verdict("investment", "high")), ("loan_credit", verdict("loan_credit", "high")),
+                ("ordinary", verdict("loan_credit", "medium")), ("advert", verdict(None, "none")),
+                ("ordinary", verdict("fake_prize", "high")), ("ordinary", verdict(None, "low"))]
+    [line] = independent_set_lines(labelled, ("ordinary", "advert"))
+    # romance_or_investment F1 1.0; loan_credit precision 1/2, recall 1, F1 2/3; five categories 0.
+    assert "(2 scams, 4 ordinary and advert): macro-F1 0.238 " in line
+    assert "romance_or_investment 1.00" in line and "loan_credit 0.67" in line
+    assert line.endswith("ordinary rated high 25.0%, medium or high 50.0%")
 
 
 def test_every_example_batch_has_every_style(knowledge):
