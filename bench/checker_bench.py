@@ -188,10 +188,11 @@ def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, sho
                   if e.label in NOT_SCAM and (filled := fill_masks(e.text)) != e.text]
         as_masked += [v for v, _ in masked]
         as_filled += checker.check_many([filled for _, filled in masked])
-        if style == "sms":
-            kept = [(e, v) for e, v in zip(held, found) if e.label in NOT_SCAM or e.label in INDEPENDENT_SET_CATEGORIES]
-            refilled = checker.check_many([fill_masks(e.text) for e, _ in kept])
-            sms_filled = [(e.label, v) for (e, _), v in zip(kept, refilled)]
+        if style == "sms":  # a text with nothing masked keeps its verdict
+            kept = [(e, v, fill_masks(e.text)) for e, v in zip(held, found)
+                    if e.label in NOT_SCAM or e.label in INDEPENDENT_SET_CATEGORIES]
+            changed = iter(checker.check_many([filled for e, _, filled in kept if filled != e.text]))
+            sms_filled = [(e.label, next(changed) if filled != e.text else v) for e, v, filled in kept]
         if show_errors:
             for e, v in zip(held, found):
                 if (v.scam_type or "ordinary") != ("ordinary" if e.label in NOT_SCAM else e.label):
@@ -236,15 +237,14 @@ def independent_set_lines(labelled: list[tuple[str, Any]], not_scam: tuple[str, 
     if not labelled:
         return []
     categories = sorted(set(INDEPENDENT_SET_CATEGORIES.values()))
-    scams = [(label, v) for label, v in labelled if label not in not_scam]
-    ordinary = [v for label, v in labelled if label in not_scam]
-    gold = [INDEPENDENT_SET_CATEGORIES[label] for label, _ in scams] + ["ordinary"] * len(ordinary)
-    predicted = [INDEPENDENT_SET_CATEGORIES.get(v.scam_type or "", v.scam_type or "ordinary") for _, v in scams]
-    predicted += [INDEPENDENT_SET_CATEGORIES.get(v.scam_type or "", v.scam_type or "ordinary") for v in ordinary]
+    gold = ["ordinary" if label in not_scam else INDEPENDENT_SET_CATEGORIES[label] for label, _ in labelled]
+    predicted = [INDEPENDENT_SET_CATEGORIES.get(v.scam_type or "", v.scam_type or "ordinary") for _, v in labelled]
+    ordinary = [v for g, (_, v) in zip(gold, labelled) if g == "ordinary"]
+    scams = len(labelled) - len(ordinary)
     table = f1_table(gold, predicted, categories)
     macro = statistics.mean(f1 for _, _, f1, _ in table.values())
     by_category = ", ".join(f"{c} {f1:.2f}" for c, (_, _, f1, _) in table.items())
-    return [f"the independent set's seven categories on the held-out SMS, masks filled in ({len(scams)} scams, "
+    return [f"the independent set's seven categories on the held-out SMS, masks filled in ({scams} scams, "
             f"{len(ordinary)} ordinary and advert): macro-F1 {macro:.3f} ({by_category}); ordinary rated high "
             f"{share(ordinary, 'high')}, medium or high {share(ordinary, 'high', 'medium')}"]
 
