@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Error, Locator, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,3 +27,18 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def screenshot(target: Page | Locator, attempts: int = 3, **options: Any) -> bytes:
+    """``target.screenshot(**options)``. Chromium now and then refuses a capture ("Unable to
+    capture screenshot", most often the first after a cold start) and takes the same picture
+    when asked again a moment later, so that one error is asked again; any other is raised."""
+    attempt = 1
+    while True:
+        try:
+            return target.screenshot(**options)
+        except Error as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == attempts:
+                raise
+        (target if isinstance(target, Page) else target.page).wait_for_timeout(200 * attempt)
+        attempt += 1

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from tests.browser import chromium
+from tests.browser import chromium, screenshot
 
 # (CSS width, height, device pixel ratio) of common phones: 1170x2532, 1080x2400, 750x1334, 780x1688.
 PHONES = ((390, 844, 3), (360, 800, 3), (375, 667, 2), (390, 844, 2))
@@ -98,7 +98,7 @@ def render(chosen: Iterable[Scene]) -> Iterator[Screenshot]:
                     viewport={"width": width, "height": height}, device_scale_factor=scale, locale="zh-CN")
             page = pages[scene.phone]
             page.set_content(page_html(scene))
-            yield Screenshot(scene, page.screenshot(type="png"))
+            yield Screenshot(scene, screenshot(page, type="png"))
 
 
 def screenshots(count: int, seed: int = 19, min_chars: int = 6, one_paragraph: bool = False) -> list[Screenshot]:

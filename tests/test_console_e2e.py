@@ -29,7 +29,7 @@ from playwright.sync_api import Page
 
 from knowledge.handoff import handoff_texts
 from tests.assistant import Assistant
-from tests.browser import chromium
+from tests.browser import chromium, screenshot
 from tests.conftest import ROOT
 
 SHOTS = ROOT / "results" / "screenshots" / "handoff"
@@ -72,7 +72,7 @@ def browser():
 
 
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    screenshot(page, path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def bot_texts(page: Page) -> list[str]:

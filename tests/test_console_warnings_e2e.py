@@ -17,7 +17,7 @@ from bot.services.early_warnings.store import NewWarning, WarningStore
 from bot.services.handoff import TicketStore
 from bot.services.reports.store import ReportStore
 from tests.assistant import free_port
-from tests.browser import chromium
+from tests.browser import chromium, screenshot
 from tests.conftest import ROOT
 from tests.dashboard_server import running
 
@@ -96,7 +96,7 @@ def test_an_agent_sees_the_red_warnings_first_and_records_a_visit(server) -> Non
         yellow = rows.nth(2).locator(".level").evaluate("e => getComputedStyle(e).backgroundColor")
         assert red == "rgb(179, 38, 30)" and red != yellow
         assert "13812345678" not in page.locator("#warnings").inner_text(), "the list shows no full number"
-        page.screenshot(path=str(SHOTS / "1-open-warnings.png"), full_page=True)
+        screenshot(page, path=str(SHOTS / "1-open-warnings.png"), full_page=True)
 
         first.click()
         page.wait_for_selector("#d-phone:has-text('13812345678')")
@@ -104,7 +104,7 @@ def test_an_agent_sees_the_red_warnings_first_and_records_a_visit(server) -> Non
         assert page.locator("#d-events tr[data-kind=call]").count() == 2
         page.select_option("#outcome", "visited")
         page.fill("#outcome-note", "社区民警上门，居民已停止转账")
-        page.screenshot(path=str(SHOTS / "2-detail.png"), full_page=True)
+        screenshot(page, path=str(SHOTS / "2-detail.png"), full_page=True)
         page.click("#set-outcome")
         page.wait_for_selector("#d-events tr[data-kind=outcome]")
         outcome = page.locator("#d-events tr[data-kind=outcome]").inner_text()
@@ -123,5 +123,5 @@ def test_an_agent_sees_the_red_warnings_first_and_records_a_visit(server) -> Non
         page.wait_for_selector("#warnings tr:has-text('186****3333')")
         levels = page.locator("#warnings tr").evaluate_all("rows => rows.map(r => r.getAttribute('data-level'))")
         assert levels == ["red", "red", "yellow"]
-        page.screenshot(path=str(SHOTS / "3-after.png"), full_page=True)
+        screenshot(page, path=str(SHOTS / "3-after.png"), full_page=True)
         assert not errors, errors

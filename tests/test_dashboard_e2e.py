@@ -19,7 +19,7 @@ from bot.services.handoff import SUPERVISOR, TicketStore
 from bot.services.reports.store import ReportStore
 from bot.services.trends_report import CHART_IDS, RISING_ID
 from tests.assistant import free_port
-from tests.browser import chromium
+from tests.browser import chromium, screenshot
 from tests.conftest import ROOT
 from tests.dashboard_server import running
 from tests.test_trends import Clock, generate_month
@@ -93,10 +93,10 @@ def test_the_dashboard_draws_every_chart_in_chromium(server) -> None:
             box.scroll_into_view_if_needed()
             drawn = box.locator("canvas").evaluate("c => c.toDataURL().length")
             assert drawn > 5000, f"{chart_id}: the canvas is empty"
-            box.screenshot(path=str(SHOTS / f"{chart_id}.png"))
-        page.locator(".rising-box").screenshot(path=str(SHOTS / "rising.png"))
+            screenshot(box, path=str(SHOTS / f"{chart_id}.png"))
+        screenshot(page.locator(".rising-box"), path=str(SHOTS / "rising.png"))
         page.emulate_media(media="print")
-        page.screenshot(path=str(SHOTS / "printed.png"), full_page=True)
+        screenshot(page, path=str(SHOTS / "printed.png"), full_page=True)
         assert page.locator("#print").is_hidden()  # the print stylesheet hides the controls
         assert not errors, errors
 

@@ -23,7 +23,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, Route
 
-from tests.browser import chromium
+from tests.browser import chromium, screenshot
 from tests.conftest import ROOT
 
 SHOTS = ROOT / "results" / "screenshots" / "outreach"
@@ -151,7 +151,7 @@ def test_the_index_lists_every_scenario(server, browser, outreach_files):
     page.goto(f"{server.url}/demo")
     cards = page.locator("#cards .card-title").all_inner_texts()
     assert cards == [s.title for s in outreach_files.scenarios.values()]
-    page.screenshot(path=str(SHOTS / "demo-index.png"))
+    screenshot(page, path=str(SHOTS / "demo-index.png"))
 
 
 def test_a_scenario_plays_to_the_end_with_the_live_checkers_verdicts(server, browser, outreach_files, checker):
@@ -170,12 +170,12 @@ def test_a_scenario_plays_to_the_end_with_the_live_checkers_verdicts(server, bro
         assert_shows_verdict(page, checker.check(text), page.evaluate(MARKS_IN_LOG))
         assert page.locator("#counter").inner_text() == f"第 {upto} / {total} 步"
         if upto == 6:
-            page.screenshot(path=str(SHOTS / "demo-scenario.png"))
+            screenshot(page, path=str(SHOTS / "demo-scenario.png"))
     assert page.locator("#next").is_disabled()
     page.keyboard.press("ArrowRight")  # past the end: nothing changes
     page.wait_for_timeout(300)
     assert page.locator("body").get_attribute("data-shown-step") == str(total)
-    page.screenshot(path=str(SHOTS / "demo-scenario-end.png"))
+    screenshot(page, path=str(SHOTS / "demo-scenario-end.png"))
     page.keyboard.press("ArrowLeft")
     page.wait_for_selector(f"body[data-shown-step='{total - 1}']", timeout=WAIT_MS)
 
@@ -200,10 +200,10 @@ def test_the_quiz_is_answered_with_votes_and_reveals_the_checkers_verdict(server
         assert page.locator("#message").inner_text() == question.text
         assert_shows_verdict(page, checker.check(question.text), page.evaluate(MARKS_IN_MESSAGE))
         if question.scam and not shot_scam:
-            page.screenshot(path=str(SHOTS / "quiz-reveal-scam.png"))
+            screenshot(page, path=str(SHOTS / "quiz-reveal-scam.png"))
             shot_scam = True
         if not question.scam and not shot_ordinary:
-            page.screenshot(path=str(SHOTS / "quiz-reveal-ordinary.png"))
+            screenshot(page, path=str(SHOTS / "quiz-reveal-ordinary.png"))
             shot_ordinary = True
         page.keyboard.press("ArrowRight")
     assert page.locator("#next").is_disabled()
@@ -223,7 +223,7 @@ def test_handouts_print_on_one_a4_page_with_the_qr_code(server, browser, knowled
         assert pages == 1, f"{path} prints on {pages} pages"
         if name in ("general", "impersonate_police"):
             page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
-            page.screenshot(path=str(SHOTS / f"handout-{name}-print.png"), full_page=True)
+            screenshot(page, path=str(SHOTS / f"handout-{name}-print.png"), full_page=True)
             page.set_viewport_size(PROJECTOR)
     page.emulate_media(media="screen")
 

@@ -28,7 +28,7 @@ from playwright.sync_api import Frame, Page
 from bot.channels.notices import load_notices
 from bot.services.pictures import MAX_PICTURE_BYTES
 from tests.assistant import Assistant
-from tests.browser import chromium
+from tests.browser import chromium, screenshot
 from tests.conftest import ROOT
 from tests.http_stub import StubServer
 
@@ -67,7 +67,7 @@ def web(assistant):
 
 
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"web-{name}.png"))
+    screenshot(page, path=str(SHOTS / f"web-{name}.png"))
 
 
 def bot_count(where: Page | Frame) -> int:
@@ -314,7 +314,7 @@ def screenshot_of(web: Web, text: str, look: str, theme: str) -> bytes:
     page = web.page.context.browser.new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
     try:
         page.set_content(page_html(scene))
-        return page.screenshot(type="png")
+        return screenshot(page, type="png")
     finally:
         page.close()
 
