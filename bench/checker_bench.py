@@ -184,15 +184,16 @@ def style_holdout(knowledge, dictionary: tuple[str, ...], show_errors: bool, sho
                      + (f"; adverts answered as adverts: {sum(v.advert for v in adverts) / len(adverts):.1%}" if adverts else ""))
         gold += [e.label for e in held]
         verdicts += found
-        masked = [(v, filled) for e, v in zip(held, found)
-                  if e.label in NOT_SCAM and (filled := fill_masks(e.text)) != e.text]
-        as_masked += [v for v, _ in masked]
-        as_filled += checker.check_many([filled for _, filled in masked])
-        if style == "sms":  # a text with nothing masked keeps its verdict
-            kept = [(e, v, fill_masks(e.text)) for e, v in zip(held, found)
-                    if e.label in NOT_SCAM or e.label in INDEPENDENT_SET_CATEGORIES]
-            changed = iter(checker.check_many([filled for e, _, filled in kept if filled != e.text]))
-            sms_filled = [(e.label, next(changed) if filled != e.text else v) for e, v, filled in kept]
+        # Ordinary texts, and the held-out SMS of the independent set's kinds, with their masks
+        # filled in: each filled and checked once; a text with nothing masked keeps its verdict.
+        counted = [(i, e) for i, e in enumerate(held) if e.label in NOT_SCAM
+                   or (style == "sms" and e.label in INDEPENDENT_SET_CATEGORIES)]
+        masked = {i: filled for i, e in counted if (filled := fill_masks(e.text)) != e.text}
+        refilled = dict(zip(masked, checker.check_many(list(masked.values()))))
+        as_masked += [found[i] for i in refilled if held[i].label in NOT_SCAM]
+        as_filled += [v for i, v in refilled.items() if held[i].label in NOT_SCAM]
+        if style == "sms":
+            sms_filled = [(e.label, refilled.get(i, found[i])) for i, e in counted]
         if show_errors:
             for e, v in zip(held, found):
                 if (v.scam_type or "ordinary") != ("ordinary" if e.label in NOT_SCAM else e.label):
